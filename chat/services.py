@@ -1,0 +1,28 @@
+"""Writes of chat data."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from chat.models import Message
+from chat.selectors import message_payload
+from chat.validation import validate_nickname, validate_room, validate_text
+from chatdemo import realtime
+
+
+def message_post(*, room: str, author: str, text: str) -> Message:
+    """Validate and store a message; publish its ``message`` event after commit.
+
+    The message and its event (channel ``room-<room>``) are written in one
+    transaction: if it rolls back, neither exists and nothing is published.
+    Raises :class:`chatdemo.http.FieldError` naming the first invalid field.
+    """
+    room = validate_room(room)
+    author = validate_nickname(author)
+    text = validate_text(text)
+    channel = realtime.room_channel(room)
+    with transaction.atomic():
+        event_id = realtime.lock_channel(channel)
+        message = Message.objects.create(room=room, author=author, text=text, event_id=event_id)
+        realtime.send(channel, "message", message_payload(message))
+    return message

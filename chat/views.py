@@ -1,0 +1,146 @@
+"""Chat pages and API. Views parse and validate, call one service or selector, and render."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from chat import selectors, services
+from chat.validation import (
+    DEFAULT_ROOM,
+    NICKNAME_MAX_LENGTH,
+    ROOM_PATTERN,
+    TEXT_MAX_LENGTH,
+    validate_nickname,
+    validate_room,
+)
+from chatdemo import realtime
+from chatdemo.http import FieldError, allow_methods, field_error_response
+
+FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+def _posted_fields(request: HttpRequest) -> dict[str, Any]:
+    """The fields of a POST body: form-encoded (as the original demo) or a JSON object."""
+    try:
+        if request.content_type == "application/json":
+            try:
+                data = json.loads(request.body)
+            except (UnicodeDecodeError, ValueError):
+                raise FieldError("body", "is not valid JSON") from None
+            if not isinstance(data, dict):
+                raise FieldError("body", "must be a JSON object")
+            return data
+        if request.content_type in FORM_CONTENT_TYPES or not request.body:
+            return {key: request.POST.get(key) for key in request.POST}
+    except RequestDataTooBig:
+        raise FieldError("body", "is too large", status=413) from None
+    except MultiPartParserError:
+        raise FieldError("body", "is not valid multipart/form-data") from None
+    raise FieldError(
+        "body", "must be application/x-www-form-urlencoded, multipart/form-data or JSON", status=415
+    )
+
+
+@csrf_exempt  # a public API: curl and the original demo's client post without a session
+@allow_methods("GET", "POST")
+def messages(request: HttpRequest, room: str) -> HttpResponse:
+    """GET: the 50 newest messages, newest first. POST: store one message (fields ``from``, ``text``)."""
+    try:
+        room = validate_room(room)
+        if request.method == "POST":
+            fields = _posted_fields(request)
+            message = services.message_post(
+                room=room, author=fields.get("from"), text=fields.get("text")
+            )
+            return JsonResponse(selectors.message_payload(message))
+    except FieldError as error:
+        return field_error_response(error)
+    history = selectors.room_history(room=room)
+    return JsonResponse(
+        {
+            "messages": [selectors.message_payload(m) for m in history.messages],
+            "last-event-id": history.last_event_id,
+        }
+    )
+
+
+@csrf_exempt  # so that a wrong method gets the API's JSON 405, not a CSRF page
+@allow_methods("GET")
+def events(request: HttpRequest, room: str) -> HttpResponse:
+    """The room's ``message`` events as SSE (see chatdemo.realtime)."""
+    try:
+        room = validate_room(room)
+    except FieldError as error:
+        return field_error_response(error)
+    return realtime.stream(request, realtime.room_channel(room))
+
+
+def join(request: HttpRequest) -> HttpResponse:
+    """The join page: pick a nickname and a room."""
+    nickname = request.session.get("nickname", "")
+    room = request.GET.get("room", DEFAULT_ROOM)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        nickname = request.POST.get("nickname", "")
+        room = request.POST.get("room", "").strip() or DEFAULT_ROOM
+        try:
+            nickname = validate_nickname(nickname, field="nickname")
+        except FieldError as error:
+            errors[error.field] = error.message
+        try:
+            room = validate_room(room)
+        except FieldError as error:
+            errors[error.field] = error.message
+        if not errors:
+            request.session["nickname"] = nickname
+            return redirect("chat:room", room=room)
+    return render(
+        request,
+        "chat/join.html",
+        {
+            "nickname": nickname,
+            "room": room,
+            "errors": errors,
+            "room_pattern": ROOM_PATTERN,
+            "nickname_max": NICKNAME_MAX_LENGTH,
+        },
+        status=400 if errors else 200,
+    )
+
+
+def room_page(request: HttpRequest, room: str) -> HttpResponse:
+    """A room: its recent history, rendered here, then live messages over SSE."""
+    try:
+        room = validate_room(room)
+    except FieldError:
+        return redirect(reverse("chat:join"))
+    nickname = request.session.get("nickname")
+    if not nickname:
+        return redirect(f"{reverse('chat:join')}?room={room}")
+    history = selectors.room_history(room=room)
+    return render(
+        request,
+        "chat/room.html",
+        {
+            "room": room,
+            "nickname": nickname,
+            "messages": list(reversed(history.messages)),
+            "config": {
+                "room": room,
+                "nickname": nickname,
+                "lastEventId": history.last_event_id,
+                "messagesUrl": reverse("chat:messages", kwargs={"room": room}),
+                "eventsUrl": reverse("chat:events", kwargs={"room": room}),
+                "textMax": TEXT_MAX_LENGTH,
+            },
+            "text_max": TEXT_MAX_LENGTH,
+        },
+    )

@@ -1,0 +1,261 @@
+"""Settings for the chat and leaderboard demo.
+
+Every value that differs between a laptop and production comes from the
+environment; `.env.example` lists them all. Defaults serve local development,
+but nothing insecure is ever assumed silently: with `DJANGO_DEBUG` off, a
+missing `DJANGO_SECRET_KEY` stops start-up with a message that names it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from chatdemo.gripconf import grip_settings
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    normalized = value.strip().lower()
+    if normalized in {"1", "true", "yes", "on"}:
+        return True
+    if normalized in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(
+        f"{name} must be one of 1/0, true/false, yes/no, on/off; got {value!r}"
+    )
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer; got {value!r}") from None
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Set it to a long random string "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+            "or set DJANGO_DEBUG=1 for local development."
+        )
+    SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105 - DEBUG only
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# --- HTTPS and security headers ---------------------------------------------
+# DJANGO_HTTPS says the site is served over HTTPS (on unless DEBUG): http is
+# redirected, cookies are Secure, and browsers are told to stay on HTTPS
+# (HSTS). Only a local plain-HTTP stack (docker compose on localhost) turns it off.
+HTTPS = env_bool("DJANGO_HTTPS", not DEBUG)
+SECURE_SSL_REDIRECT = HTTPS
+# Load balancers and container probes ask over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+# Preloading is a commitment the domain's owner makes with the browser vendors.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Behind a proxy that terminates TLS (Fastly, a load balancer), the app sees
+# plain HTTP; trust the proxy's X-Forwarded-Proto only when told to, because
+# a client could send it too when nothing in front overwrites it.
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_eventstream",
+    "chatdemo",
+    "chat",
+    "leaderboard",
+]
+
+MIDDLEWARE = [
+    # First, so that every later layer (and the views) can read request.grip,
+    # and so that it turns the GRIP instruction into headers last.
+    "django_grip.GripMiddleware",
+    # One log line per request, with the status that leaves the app.
+    "chatdemo.requestlog.RequestLogMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: keeps the chain above it in one thread under ASGI (see the module).
+    "chatdemo.syncchain.SyncChainMiddleware",
+]
+
+ROOT_URLCONF = "chatdemo.urls"
+WSGI_APPLICATION = "chatdemo.wsgi.application"
+ASGI_APPLICATION = "chatdemo.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatdemo"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        conn_health_checks=True,
+    )
+}
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Under ASGI each request runs its sync code in a thread of its own, so Django's
+# per-thread persistent connections (DATABASE_CONN_MAX_AGE) are opened anew on
+# every request. A psycopg pool, shared by the process's threads, takes the
+# connect out of each request (the benchmark's 8-poster ingest: 35 -> 53 posts/s
+# on a busy 2-core box; docs/BENCHMARKS.md). DATABASE_POOL_MAX_SIZE > 0 turns it
+# on, for PostgreSQL; it replaces DATABASE_CONN_MAX_AGE.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 0)
+if DATABASE_POOL_MAX_SIZE > 0 and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured(
+            "Set DATABASE_POOL_MAX_SIZE or DATABASE_CONN_MAX_AGE, not both: "
+            "a pooled connection goes back to the pool after each request."
+        )
+    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded fallback of `make run`. BEGIN IMMEDIATE takes SQLite's write
+    # lock when a transaction starts, so writers queue up as they do on
+    # PostgreSQL's row lock (realtime.lock_channel's select_for_update is a
+    # no-op on SQLite) instead of failing with "database is locked" on upgrade.
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+    DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# A chat message is at most 2000 characters; no API body needs more than this.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+
+# The nickname lives in a signed cookie: no session table, no write per page.
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+SESSION_COOKIE_HTTPONLY = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", "").strip() or BASE_DIR / "staticfiles")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+# --- Realtime -------------------------------------------------------------
+# GRIP_URL points at the proxy's publish API. Its `key` also verifies the
+# Grip-Sig header that the proxy signs each request with, so a client that
+# forges Grip-Sig is served as a direct client, never trusted as the proxy.
+# Empty means "no proxy": the app streams SSE itself over ASGI.
+#
+# Fastly Fanout signs Grip-Sig with ES256: set GRIP_VERIFY_KEY to its public
+# key (PEM or "base64:...") and keep verify-iss=fastly:<service id> in
+# GRIP_URL. chatdemo.gripconf refuses a configuration under which a forged
+# Grip-Sig could pass (see its docstring).
+_grip = grip_settings(
+    url=os.environ.get(
+        "GRIP_URL",
+        "http://127.0.0.1:5561/?iss=pushpin&key=changeme-local-development-grip-signing-key",
+    ),
+    verify_key=os.environ.get("GRIP_VERIFY_KEY", ""),
+    verify_iss=os.environ.get("GRIP_VERIFY_ISS", ""),
+)
+GRIP_URL = _grip.url
+if _grip.verify_key:
+    GRIP_VERIFY_KEY = _grip.verify_key
+
+# Events are stored in PostgreSQL (reliable mode): a client that reconnects
+# with Last-Event-ID, and Pushpin's recovery requests, are answered from it.
+EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+
+# How long Pushpin keeps an idle stream before it re-requests its Grip-Link
+# "next" URL. django-eventstream leaves it to Pushpin's default (120 s), which
+# makes every idle subscriber cost the origin a request every two minutes
+# (django-eventstream issue #174). Missed publishes are recovered well before
+# this fires (Pushpin recovers on the next publish's prev-id gap), so the
+# timer is only a last resort; 600 s keeps idle cost at one request per
+# subscriber per 10 minutes. It must stay below the 3600 s lifetime of the
+# link's signed es-meta token.
+EVENTSTREAM_NEXT_LINK_TIMEOUT = env_int("EVENTSTREAM_NEXT_LINK_TIMEOUT", 600)
+
+# A board's standings are published as one snapshot per interval at most,
+# however fast the clicks come (chatdemo.realtime.snapshot_after_commit): at
+# 1,000 subscribers, one update per click overloaded Pushpin near 35 clicks/s
+# (docs/BENCHMARKS.md). The last click is always in the last snapshot.
+REALTIME_SNAPSHOT_INTERVAL_MS = env_int("REALTIME_SNAPSHOT_INTERVAL_MS", 100)
+
+# --- Logging --------------------------------------------------------------
+LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    # key=value lines, like the request and publish lines themselves, so that
+    # one grep or one log pipeline parses every line the app writes.
+    "formatters": {
+        "line": {"format": "time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "chatdemo": {"level": LOG_LEVEL},
+        "chat": {"level": LOG_LEVEL},
+        "leaderboard": {"level": LOG_LEVEL},
+    },
+}

@@ -1,0 +1,38 @@
+"""Project-level pages: the home page and the health check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from chatdemo import realtime
+from chatdemo.http import allow_methods
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html")
+
+
+@never_cache
+@allow_methods("GET")
+def healthz(request: HttpRequest) -> JsonResponse:
+    """``{"ok": ..., "database": {...}, "grip": {...}}``: 200 when both answer, 503 otherwise."""
+    database = database_status()
+    grip = realtime.proxy_status()
+    ok = database["ok"] and grip["ok"]
+    return JsonResponse({"ok": ok, "database": database, "grip": grip}, status=200 if ok else 503)
+
+
+def database_status() -> dict[str, Any]:
+    """Whether the default database answers a query (the first error line if not)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as error:
+        return {"ok": False, "vendor": connection.vendor, "error": str(error).splitlines()[0]}
+    return {"ok": True, "vendor": connection.vendor}

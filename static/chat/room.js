@@ -1,0 +1,124 @@
+// Chat room: history comes rendered in the page; live messages arrive over SSE.
+// Every message is placed by id, so it appears once and in order whether it
+// came from the page, from our own POST's answer, or from the stream.
+(() => {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("chat-config").textContent);
+  const list = document.getElementById("messages");
+  const form = document.getElementById("send");
+  const input = document.getElementById("text");
+  const status = document.getElementById("status");
+  const sendError = document.getElementById("send-error");
+
+  const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  const shown = new Map(); // message id -> <li>
+
+  function formatTime(el) {
+    const date = new Date(el.getAttribute("datetime"));
+    if (!Number.isNaN(date.getTime())) {
+      el.textContent = timeFormat.format(date);
+      el.title = fullFormat.format(date);
+    }
+  }
+
+  function nearBottom() {
+    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  }
+
+  function scrollToNewest() {
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function render(message) {
+    // textContent only: nothing a user typed is ever parsed as HTML.
+    const li = document.createElement("li");
+    li.className = "message";
+    li.dataset.id = String(message.id);
+    if (message.from === config.nickname) li.classList.add("mine");
+    const from = document.createElement("span");
+    from.className = "from";
+    from.textContent = message.from;
+    const time = document.createElement("time");
+    time.setAttribute("datetime", message.date);
+    formatTime(time);
+    const text = document.createElement("p");
+    text.className = "text";
+    text.textContent = message.text;
+    li.append(from, time, text);
+    return li;
+  }
+
+  function add(message) {
+    if (shown.has(message.id)) return;
+    const stick = nearBottom();
+    const li = render(message);
+    // Insert by id: usually at the end, but our own POST's answer may race the stream.
+    let before = null;
+    for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
+      if (Number(node.dataset.id) < message.id) break;
+      before = node;
+    }
+    list.insertBefore(li, before);
+    shown.set(message.id, li);
+    if (stick || message.from === config.nickname) scrollToNewest();
+  }
+
+  for (const li of list.children) {
+    shown.set(Number(li.dataset.id), li);
+    if (li.querySelector(".from").textContent === config.nickname) li.classList.add("mine");
+    formatTime(li.querySelector("time"));
+  }
+  scrollToNewest();
+
+  // --- the stream -----------------------------------------------------------
+  async function resync() {
+    // The server told us we are too far behind (stream-reset): reload history.
+    try {
+      const response = await fetch(config.messagesUrl, { headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const body = await response.json();
+      body.messages.slice().reverse().forEach(add);
+    } catch (_) {
+      /* the stream reports the outage */
+    }
+  }
+
+  window.liveStream({
+    url: config.eventsUrl,
+    status,
+    lastEventId: config.lastEventId,
+    handlers: {
+      message: (message) => add(message),
+      "stream-reset": () => resync(),
+    },
+  });
+
+  // --- sending ----------------------------------------------------------------
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = input.value;
+    if (!text.trim()) return;
+    sendError.hidden = true;
+    const body = new FormData();
+    body.set("from", config.nickname);
+    body.set("text", text);
+    try {
+      const response = await fetch(config.messagesUrl, { method: "POST", body });
+      const data = await response.json();
+      if (!response.ok) {
+        sendError.textContent = `Not sent: ${data.field ? `${data.field} ` : ""}${data.error}`;
+        sendError.hidden = false;
+        return;
+      }
+      input.value = "";
+      add(data);
+    } catch (_) {
+      sendError.textContent = "Not sent: the server could not be reached. Try again.";
+      sendError.hidden = false;
+    } finally {
+      input.focus();
+    }
+  });
+})();

@@ -1,0 +1,200 @@
+"""The chat end to end: real Pushpin, the app under daphne, PostgreSQL."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import Any
+
+import httpx
+import pytest
+from django.db import transaction
+
+from chat.services import message_post
+from tests.conftest import Stack
+from tests.sse import Subscriber
+
+pytestmark = pytest.mark.integration
+
+
+def post(client: httpx.Client, room: str, author: str, text: str) -> dict[str, Any]:
+    response = client.post(f"/rooms/{room}/messages/", data={"from": author, "text": text})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_events_through_pushpin_are_held_by_the_proxy(
+    live_db: Stack, room: str, subscribers: list
+) -> None:
+    sub = live_db.subscribe(f"/rooms/{room}/events/")
+    subscribers.append(sub)
+    sub.wait_open()
+    assert sub.status == 200
+    assert sub.response_headers is not None
+    assert sub.response_headers["content-type"].startswith("text/event-stream")
+    # Pushpin consumed the GRIP instructions: none reach the client.
+    assert not any(name.lower().startswith("grip-") for name in sub.response_headers)
+
+
+def test_post_reaches_two_independent_subscribers(
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: list
+) -> None:
+    subs = [live_db.subscribe(f"/rooms/{room}/events/") for _ in range(2)]
+    subscribers.extend(subs)
+    for sub in subs:
+        sub.wait_open()
+    message = post(client_http, room, "Ann", "hello both")
+    for sub in subs:
+        [event] = sub.wait_count("message", 1)
+        assert event.json() == message
+        assert event.id == f"room-{room}:1"
+
+
+def test_concurrent_posts_reach_every_subscriber_once_in_id_order(
+    live_db: Stack, room: str, subscribers: list
+) -> None:
+    subs = [live_db.subscribe(f"/rooms/{room}/events/") for _ in range(3)]
+    subscribers.extend(subs)
+    for sub in subs:
+        sub.wait_open()
+
+    def send(i: int) -> int:
+        with httpx.Client(base_url=live_db.url, timeout=20) as client:
+            return int(post(client, room, f"p{i % 8}", f"message {i}")["id"])
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+        ids = list(pool.map(send, range(50)))
+
+    for sub in subs:
+        events = sub.wait_count("message", 50, timeout=30)
+        received = [e.json()["id"] for e in events]
+        assert received == sorted(ids), "every message exactly once, in id order"
+        assert [e.id for e in events] == [f"room-{room}:{n}" for n in range(1, 51)]
+
+
+def test_resume_with_last_event_id_delivers_exactly_the_missed(
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: list
+) -> None:
+    first = live_db.subscribe(f"/rooms/{room}/events/")
+    subscribers.append(first)
+    first.wait_open()
+    sent = [post(client_http, room, "Ann", f"m{i}") for i in range(3)]
+    seen = first.wait_count("message", 3)
+    resume_from = seen[1].id  # as if the client dropped after the second message
+    first.close()
+    missed = [post(client_http, room, "Bob", f"while away {i}") for i in range(2)]
+
+    for headers, path in (
+        ({"Last-Event-ID": resume_from}, f"/rooms/{room}/events/"),
+        ({}, f"/rooms/{room}/events/?lastEventId={resume_from}"),
+    ):
+        again = live_db.subscribe(path, headers)
+        subscribers.append(again)
+        events = again.wait_count("message", 3)
+        assert [e.json() for e in events] == [sent[2], *missed]
+        assert again.of_type("stream-reset") == []
+
+
+def test_resume_from_unknown_event_gets_stream_reset(
+    live_db: Stack, room: str, subscribers: list
+) -> None:
+    with transaction.atomic():
+        message_post(room=room, author="Ann", text="one")
+    sub = live_db.subscribe(f"/rooms/{room}/events/", {"Last-Event-ID": f"room-{room}:999"})
+    subscribers.append(sub)
+    [reset] = sub.wait_count("stream-reset", 1)
+    assert reset.json() == {"channels": [f"room-{room}"]}
+    assert reset.id == f"room-{room}:1"
+
+
+def test_history_resume_point_then_stream_has_no_gap_or_duplicate(
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: list
+) -> None:
+    post(client_http, room, "Ann", "before")
+    history = client_http.get(f"/rooms/{room}/messages/").json()
+    after = post(client_http, room, "Ann", "after")
+    sub = live_db.subscribe(f"/rooms/{room}/events/?lastEventId={history['last-event-id']}")
+    subscribers.append(sub)
+    [event] = sub.wait_count("message", 1)
+    assert event.json() == after
+    late = post(client_http, room, "Ann", "live")
+    assert [e.json() for e in sub.wait_count("message", 2)] == [after, late]
+
+
+def test_rolled_back_transaction_publishes_nothing(
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: list
+) -> None:
+    sub = live_db.subscribe(f"/rooms/{room}/events/")
+    subscribers.append(sub)
+    sub.wait_open()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        message_post(room=room, author="Ann", text="rolled back")
+        raise RuntimeError("abort")
+    # A committed marker after the rollback: once it arrives, anything the
+    # rolled-back write had published would have arrived before it.
+    with transaction.atomic():
+        marker = message_post(room=room, author="Ann", text="committed")
+    events = sub.wait_count("message", 1)
+    assert [e.json()["text"] for e in events] == ["committed"]
+    assert events[0].id == f"room-{room}:{marker.event_id}"
+    history = client_http.get(f"/rooms/{room}/messages/").json()["messages"]
+    assert [m["text"] for m in history] == ["committed"]
+
+
+def test_failed_publish_is_recovered_from_the_database(
+    live_db: Stack, room: str, subscribers: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A committed message whose publish never reaches Pushpin is still delivered:
+    the next publish's prev-id reveals the gap and Pushpin fetches it from the app."""
+    from chatdemo import realtime
+
+    sub = live_db.subscribe(f"/rooms/{room}/events/")
+    subscribers.append(sub)
+    sub.wait_open()
+    real_publish = realtime._publish
+    monkeypatch.setattr(realtime, "_publish", lambda *args: None)  # the publish is lost
+    with transaction.atomic():
+        lost = message_post(room=room, author="Ann", text="publish lost")
+    monkeypatch.setattr(realtime, "_publish", real_publish)
+    with transaction.atomic():
+        message_post(room=room, author="Ann", text="next")
+    events = sub.wait_count("message", 2, timeout=20)
+    assert [e.json()["text"] for e in events] == ["publish lost", "next"]
+    assert events[0].json()["id"] == lost.pk
+
+
+def test_pushpin_restart_client_resumes_without_loss(
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: list
+) -> None:
+    sub = live_db.subscribe(f"/rooms/{room}/events/")
+    subscribers.append(sub)
+    sub.wait_open()
+    first = post(client_http, room, "Ann", "before restart")
+    [seen] = sub.wait_count("message", 1)
+    live_db.pushpin.restart()
+    sub.wait_for(lambda s: s.closed, timeout=10, what="the stream to end with Pushpin")
+    with httpx.Client(base_url=live_db.url, timeout=10) as client:
+        during = post(client, room, "Bob", "after restart")
+    again = live_db.subscribe(f"/rooms/{room}/events/", {"Last-Event-ID": seen.id or ""})
+    subscribers.append(again)
+    [event] = again.wait_count("message", 1)
+    assert event.json() == during
+    assert first["id"] < during["id"]
+
+
+def test_malformed_last_event_id_through_pushpin_is_400(
+    client_http: httpx.Client, room: str
+) -> None:
+    response = client_http.get(f"/rooms/{room}/events/", headers={"Last-Event-ID": "nonsense"})
+    assert response.status_code == 400
+    assert response.json()["field"] == "Last-Event-ID"
+
+
+def test_direct_stream_without_proxy(live_db: Stack, room: str, subscribers: list) -> None:
+    """With no proxy in front, the app streams SSE itself over ASGI."""
+    sub = Subscriber(f"{live_db.app.url}/rooms/{room}/events/")
+    subscribers.append(sub)
+    sub.wait_open()
+    with httpx.Client(base_url=live_db.app.url, timeout=10) as client:
+        message = post(client, room, "Ann", "direct")
+    [event] = sub.wait_count("message", 1)
+    assert event.json() == message

@@ -1,0 +1,75 @@
+"""A delivery that Pushpin itself drops is still delivered, from the database.
+
+Pushpin drops a delivery without telling anyone when its handler queue is over
+``message_hwm`` (the publisher got 200). Here a Pushpin with a one-delivery
+queue and one delivery per second drops the second of two publishes that
+arrive together. The next publish's ``prev-id`` reveals the gap to the
+subscriber's session, which fetches the missing event through its recovery
+link (``?link=next``) from the app, which reads it from PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import transaction
+
+from chat.services import message_post
+from chatdemo.stack import Pushpin, PushpinPorts, StackError
+from tests.conftest import READY_PATH, Stack, recovery_fetches, wait_first_recovery_fetch
+from tests.sse import Subscriber
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def dropping_pushpin(live_db: Stack, settings: Any, tmp_path: Path) -> Iterator[Pushpin]:
+    """The repo's pushpin.conf with a handler queue of one delivery, drained once a second,
+    in front of the session's app; this test process publishes to it."""
+    pushpin = Pushpin(
+        workdir=tmp_path / "pushpin",
+        origins=[live_db.app.port],
+        ports=PushpinPorts.free(),
+        overrides={"handler": {"message_rate": "1", "message_hwm": "1"}},
+        ready_path=READY_PATH,
+    )
+    try:
+        pushpin.start()
+    except StackError as error:
+        pytest.fail(str(error), pytrace=False)
+    settings.GRIP_URL = pushpin.grip_url()
+    yield pushpin
+    pushpin.stop()
+
+
+def test_delivery_dropped_over_message_hwm_is_recovered_from_the_database(
+    dropping_pushpin: Pushpin, room: str, subscribers: list
+) -> None:
+    sub = Subscriber(f"{dropping_pushpin.url}/rooms/{room}/events/")
+    subscribers.append(sub)
+    sub.wait_open()
+    wait_first_recovery_fetch(dropping_pushpin, room)
+    assert recovery_fetches(dropping_pushpin, room) == 1
+
+    with transaction.atomic():
+        message_post(room=room, author="Ann", text="one")
+    sub.wait_count("message", 1)
+
+    # Committed together, so both publishes reach Pushpin within the same second:
+    # "two" fills the one-delivery queue and "three" is dropped.
+    with transaction.atomic():
+        message_post(room=room, author="Ann", text="two")
+        message_post(room=room, author="Ann", text="three")
+    sub.wait_count("message", 2)
+    assert [e.json()["text"] for e in sub.of_type("message")] == ["one", "two"]
+    assert recovery_fetches(dropping_pushpin, room) == 1
+
+    with transaction.atomic():
+        message_post(room=room, author="Ann", text="four")
+    events = sub.wait_count("message", 4, timeout=20)
+    assert [e.json()["text"] for e in events] == ["one", "two", "three", "four"]
+    assert [e.id for e in events] == [f"room-{room}:{n}" for n in range(1, 5)]
+    assert recovery_fetches(dropping_pushpin, room) == 2

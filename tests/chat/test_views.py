@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+from django_eventstream.models import Event
+
+from chat.models import Message
+from chat.validation import NICKNAME_MAX_LENGTH, TEXT_MAX_LENGTH
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api() -> Client:
+    # enforce_csrf_checks: the API must work for clients with no session or token.
+    return Client(enforce_csrf_checks=True)
+
+
+def test_messages_post_form_returns_message_json(api: Client, published: list) -> None:
+    response = api.post("/rooms/lobby/messages/", {"from": "Ann", "text": "hello"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {
+        "id": Message.objects.get().pk,
+        "from": "Ann",
+        "date": Message.objects.get().created.isoformat(),
+        "text": "hello",
+    }
+
+
+def test_messages_post_json_body(api: Client, published: list) -> None:
+    response = api.post(
+        "/rooms/lobby/messages/",
+        json.dumps({"from": "Ann", "text": "hi"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert response.json()["text"] == "hi"
+
+
+def test_messages_get_history_newest_first(api: Client, published: list) -> None:
+    for text in ("one", "two"):
+        api.post("/rooms/lobby/messages/", {"from": "Ann", "text": text})
+    body = api.get("/rooms/lobby/messages/").json()
+    assert [m["text"] for m in body["messages"]] == ["two", "one"]
+    assert body["last-event-id"] == "room-lobby:2"
+
+
+BAD_POSTS = [
+    ({"text": "hi"}, "from", "is required"),
+    ({"from": "Ann"}, "text", "is required"),
+    ({"from": "", "text": "hi"}, "from", "must not be blank"),
+    ({"from": "  ", "text": "hi"}, "from", "must not be blank"),
+    ({"from": "Ann", "text": ""}, "text", "must not be blank"),
+    ({"from": "Ann", "text": " \n\t "}, "text", "must not be blank"),
+    (
+        {"from": "A" * (NICKNAME_MAX_LENGTH + 1), "text": "hi"},
+        "from",
+        f"must be at most {NICKNAME_MAX_LENGTH} characters",
+    ),
+    (
+        {"from": "Ann", "text": "x" * (TEXT_MAX_LENGTH + 1)},
+        "text",
+        f"must be at most {TEXT_MAX_LENGTH} characters",
+    ),
+    ({"from": "A\x07nn", "text": "hi"}, "from", "must not contain control characters"),
+]
+
+
+@pytest.mark.parametrize(("data", "field", "message"), BAD_POSTS)
+def test_messages_post_bad_field_is_400_naming_it_and_stores_nothing(
+    api: Client, published: list, data: dict, field: str, message: str
+) -> None:
+    response = api.post("/rooms/lobby/messages/", data)
+    assert response.status_code == 400
+    assert response.json() == {"error": message, "field": field}
+    assert not Message.objects.exists()
+    assert not Event.objects.exists()
+    assert published == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        ("{not json", "application/json", 400, "is not valid JSON"),
+        ("[1, 2]", "application/json", 400, "must be a JSON object"),
+        (b"\xff\xfe", "application/json", 400, "is not valid JSON"),
+        ("--x\r\nbroken", "multipart/form-data", 400, "is not valid multipart/form-data"),
+        (
+            "from=Ann&text=hi",
+            "text/plain",
+            415,
+            "must be application/x-www-form-urlencoded, multipart/form-data or JSON",
+        ),
+    ],
+)
+def test_messages_post_malformed_body_names_body(
+    api: Client, published: list, body: Any, content_type: str, status: int, message: str
+) -> None:
+    response = api.post("/rooms/lobby/messages/", body, content_type=content_type)
+    assert response.status_code == status
+    assert response.json() == {"error": message, "field": "body"}
+    assert not Message.objects.exists()
+
+
+def test_messages_post_json_non_string_field(api: Client, published: list) -> None:
+    response = api.post(
+        "/rooms/lobby/messages/",
+        json.dumps({"from": 5, "text": "hi"}),
+        content_type="application/json",
+    )
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": "must be a string", "field": "from"},
+    )
+
+
+def test_messages_post_oversized_body_is_413(api: Client, published: list, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    response = api.post("/rooms/lobby/messages/", {"from": "Ann", "text": "x" * 2000})
+    assert (response.status_code, response.json()) == (
+        413,
+        {"error": "is too large", "field": "body"},
+    )
+
+
+@pytest.mark.parametrize("room", ["has%20space", "x" * 65, "dot.ted", "%C3%BC"])
+@pytest.mark.parametrize("endpoint", ["messages", "events"])
+def test_bad_room_id_is_400_naming_room(
+    api: Client, published: list, room: str, endpoint: str
+) -> None:
+    response = api.get(f"/rooms/{room}/{endpoint}/")
+    assert response.status_code == 400
+    assert response.json() == {"error": "must match [A-Za-z0-9_-]{1,64}", "field": "room"}
+
+
+def test_bad_room_id_post_stores_nothing(api: Client, published: list) -> None:
+    response = api.post("/rooms/bad.room/messages/", {"from": "Ann", "text": "hi"})
+    assert response.status_code == 400
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("put", "messages"), ("delete", "messages"), ("post", "events")]
+)
+def test_wrong_method_is_405_json(api: Client, method: str, path: str) -> None:
+    response = getattr(api, method)(f"/rooms/lobby/{path}/")
+    assert response.status_code == 405
+    assert response.json()["error"] == f"method {method.upper()} not allowed"
+    assert "Allow" in response.headers
+
+
+@pytest.mark.parametrize(
+    ("header", "query"),
+    [
+        ("garbage", None),
+        ("room-lobby:abc", None),
+        ("error", None),
+        (None, "room-lobby:1x"),
+        (None, "::"),
+    ],
+)
+def test_events_malformed_last_event_id_is_400(
+    api: Client, header: str | None, query: str | None
+) -> None:
+    extra = {"HTTP_LAST_EVENT_ID": header} if header else {}
+    path = "/rooms/lobby/events/" + (f"?lastEventId={query}" if query else "")
+    response = api.get(path, **extra)
+    assert response.status_code == 400
+    assert response.json()["field"] == ("Last-Event-ID" if header else "lastEventId")
+
+
+def test_events_forged_grip_sig_is_not_trusted(api: Client) -> None:
+    """A client that claims to be the proxy with a bad Grip-Sig gets a direct stream, not GRIP headers."""
+    response = api.get("/rooms/lobby/events/", HTTP_GRIP_SIG="forged.token.value")
+    assert response.status_code == 200
+    assert "Grip-Hold" not in response.headers
+    assert response.streaming
+    response.close()
+
+
+def test_join_sets_nickname_and_redirects_to_room() -> None:
+    browser = Client()
+    response = browser.post("/chat/", {"nickname": " Ann ", "room": "lobby"})
+    assert (response.status_code, response.headers["Location"]) == (302, "/chat/lobby/")
+    page = browser.get("/chat/lobby/")
+    assert page.status_code == 200
+    assert page.context["nickname"] == "Ann"
+
+
+def test_join_defaults_room_to_default() -> None:
+    response = Client().post("/chat/", {"nickname": "Ann", "room": ""})
+    assert response.headers["Location"] == "/chat/default/"
+
+
+def test_join_rejects_bad_nickname_with_400_page() -> None:
+    response = Client().post("/chat/", {"nickname": "\x01", "room": "lobby"})
+    assert response.status_code == 400
+    assert response.context["errors"] == {"nickname": "must not contain control characters"}
+
+
+def test_room_page_without_nickname_redirects_to_join() -> None:
+    response = Client().get("/chat/lobby/")
+    assert (response.status_code, response.headers["Location"]) == (302, "/chat/?room=lobby")
+
+
+def test_room_page_escapes_history(published: list) -> None:
+    browser = Client()
+    browser.post("/chat/", {"nickname": "Ann", "room": "lobby"})
+    Client().post(
+        "/rooms/lobby/messages/", {"from": "<b>x</b>", "text": "<img src=x onerror=alert(1)>"}
+    )
+    html = browser.get("/chat/lobby/").content.decode()
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<b>x</b>" not in html
+
+
+def _grip_sig(settings: Any) -> str:
+    import time
+    from urllib.parse import parse_qs, urlsplit
+
+    import jwt
+
+    key = parse_qs(urlsplit(settings.GRIP_URL).query)["key"][0]
+    return jwt.encode({"iss": "pushpin", "exp": int(time.time()) + 60}, key, algorithm="HS256")
+
+
+def test_events_through_proxy_answers_with_grip_hold_and_long_next_link(
+    api: Client, settings: Any
+) -> None:
+    settings.EVENTSTREAM_NEXT_LINK_TIMEOUT = 600
+    response = api.get("/rooms/lobby/events/", HTTP_GRIP_SIG=_grip_sig(settings))
+    assert response.status_code == 200
+    assert response["Grip-Hold"] == "stream"
+    assert response["Grip-Channel"].startswith("events-room-lobby; prev-id=0")
+    link = response["Grip-Link"]
+    assert link.startswith("</rooms/lobby/events/?link=next&recover=true&es-meta=")
+    assert link.endswith(">; rel=next; timeout=600")

@@ -1,0 +1,240 @@
+"""`make run` (chatdemo.devserver) in every combination of PostgreSQL/SQLite and Pushpin/none.
+
+Each case runs the real devserver in a subprocess on free ports, with a PATH
+that lacks Pushpin and/or a DATABASE_URL where nothing listens, reads the URL
+it prints, then checks through that URL that the chat works end to end (post,
+then the message arrives over SSE) and that Ctrl-C stops every process.
+apt-get is never run (RUN_NO_INSTALL=1).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from chatdemo.stack import ROOT, free_port, port_open, wait_until
+from tests.sse import Subscriber
+
+pytestmark = pytest.mark.integration
+
+DEVSERVER_DB = f"{os.environ.get('TEST_DB_NAME', 'test_chatdemo')}_devserver"
+
+
+class DevServer:
+    """``python -m chatdemo.devserver`` with its output collected line by line."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "chatdemo.devserver"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # so a failed test can stop the whole tree
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def wait_for_url(self, timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self.lines:
+                    found = re.search(r"Open (http://\S+)", line)
+                    if found:
+                        return found.group(1)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.process.poll() is not None:
+                    raise AssertionError("devserver printed no URL:\n" + "\n".join(self.lines))
+                self._cond.wait(min(remaining, 0.5))
+
+    def interrupt(self, timeout: float = 30) -> int:
+        """Ctrl-C: SIGINT to the devserver, which must stop what it started and exit."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+
+def _free_publish_port() -> int:
+    """A publish port whose neighbours (Pushpin's ZMQ inputs: -1, +1, +2) are free too.
+
+    Taken below Linux's ephemeral range, so that free_port() never hands out
+    one of them to another component of the same run.
+    """
+    rng = random.Random()
+    for _ in range(100):
+        port = rng.randrange(20000, 30000)
+        if all(_bindable(p) for p in (port - 1, port, port + 1, port + 2)):
+            return port
+    raise AssertionError("no free block of four ports in 20000-30000")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def devserver_db() -> Iterator[str]:
+    """A PostgreSQL database for the devserver runs, dropped afterwards."""
+    yield f"postgres://postgres@127.0.0.1:5432/{DEVSERVER_DB}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DEVSERVER_DB))
+        )
+
+
+@pytest.mark.parametrize("pushpin", [True, False], ids=["pushpin", "no-pushpin"])
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_devserver_runs_chat_and_leaderboard_in_every_combination(
+    database: str, pushpin: bool, devserver_db: str, tmp_path: Path, subscribers: list
+) -> None:
+    app_port, pushpin_port, publish_port = free_port(), free_port(), _free_publish_port()
+    dead_port = free_port()
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "GRIP_", "DATABASE_"))
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "chatdemo.settings",
+            "RUN_DIR": str(tmp_path / "run"),
+            "RUN_NO_INSTALL": "1",
+            "APP_PORT": str(app_port),
+            "PUSHPIN_PORT": str(pushpin_port),
+            "PUSHPIN_PUBLISH_PORT": str(publish_port),
+            # Nothing listens on a fresh free port: PostgreSQL is "not there".
+            "DATABASE_URL": devserver_db
+            if database == "postgresql"
+            else f"postgres://postgres@127.0.0.1:{dead_port}/chatdemo",
+        }
+    )
+    if not pushpin:
+        env["PATH"] = str(empty_bin)  # the devserver runs python by its full path
+
+    server = DevServer(env)
+    try:
+        url = server.wait_for_url()
+        db_notes = [line for line in server.lines if line.startswith("database:")]
+        proxy_notes = [line for line in server.lines if line.startswith("proxy:")]
+        if database == "sqlite":
+            [note] = db_notes
+            assert note.startswith(f"database: PostgreSQL at 127.0.0.1:{dead_port} (")
+            assert note.endswith(
+                f"is not usable; using SQLite at {tmp_path / 'run' / 'chatdemo.sqlite3'} instead"
+            )
+        else:
+            assert db_notes == []
+        if pushpin:
+            assert proxy_notes == []
+        else:
+            assert proxy_notes == [
+                "proxy: pushpin, zurl, condure not found; the app streams SSE itself, with no "
+                "GRIP proxy in front (install Pushpin with: sudo apt-get install -y pushpin)"
+            ]
+        assert url == f"http://localhost:{pushpin_port if pushpin else app_port}/"
+
+        base = url.replace("localhost", "127.0.0.1").rstrip("/")
+        room = f"t-{uuid.uuid4().hex[:12]}"
+        sub = Subscriber(f"{base}/rooms/{room}/events/")
+        subscribers.append(sub)
+        sub.wait_open()
+        posted = httpx.post(
+            f"{base}/rooms/{room}/messages/", data={"from": "Ann", "text": "hi"}, timeout=10
+        )
+        assert posted.status_code == 200, posted.text
+        [event] = sub.wait_count("message", 1)
+        assert event.json() == posted.json()
+        assert event.id == f"room-{room}:1"
+        history = httpx.get(f"{base}/rooms/{room}/messages/", timeout=10).json()
+        assert history["messages"] == [posted.json()]
+        _check_concurrent_chat_posts(base, room, sub)
+        _check_leaderboard(base, server, subscribers)
+
+        # Who held the stream: Pushpin (the app saw a verified Grip-Sig) or the app itself.
+        app_log = (tmp_path / "run" / "app.log").read_text()
+        assert f"request method=GET path=/rooms/{room}/events/ status=200" in app_log, app_log[
+            -2000:
+        ]
+        stream_line = next(
+            line for line in app_log.splitlines() if f"path=/rooms/{room}/events/" in line
+        )
+        assert stream_line.endswith(f"proxied={'true' if pushpin else 'false'}")
+
+        sub.close()
+        assert server.interrupt() == 0
+        for port in (app_port, pushpin_port, publish_port):
+            wait_until(lambda p=port: not port_open(p), timeout=10, what=f"port {port} to close")
+    finally:
+        server.kill()
+
+
+def _check_concurrent_chat_posts(base: str, room: str, sub: Subscriber) -> None:
+    """Writers queue up on every database (SQLite: BEGIN IMMEDIATE): each message once, in order."""
+
+    def send(i: int) -> int:
+        response = httpx.post(
+            f"{base}/rooms/{room}/messages/", data={"from": "Bob", "text": f"m{i}"}, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        return int(response.json()["id"])
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(send, range(20)))
+    events = sub.wait_count("message", 21, timeout=30)
+    assert [e.json()["id"] for e in events[1:]] == sorted(ids)
+    assert [e.id for e in events] == [f"room-{room}:{n}" for n in range(1, 22)]
+
+
+def _check_leaderboard(base: str, server: DevServer, subscribers: list) -> None:
+    """The seeded board: a score-add reaches a subscriber of the board's stream."""
+    [seeded] = [line for line in server.lines if line.startswith("demo data ready: leaderboard ")]
+    board_id = int(seeded.split()[4])
+    standings = httpx.get(f"{base}/boards/{board_id}/", timeout=10).json()
+    sub = Subscriber(f"{base}/boards/{board_id}/")
+    subscribers.append(sub)
+    [first] = sub.wait_count("update", 1)
+    assert first.json() == standings
+    player = standings["players"][-1]
+    added = httpx.post(f"{base}/boards/{board_id}/players/{player['id']}/score-add/", timeout=10)
+    assert added.status_code == 200, added.text
+    assert added.json() == {**player, "score": player["score"] + 1}
+    second = sub.wait_count("update", 2)[1]
+    scores = {p["id"]: p["score"] for p in second.json()["players"]}
+    assert scores[player["id"]] == player["score"] + 1

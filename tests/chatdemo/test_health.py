@@ -1,0 +1,116 @@
+"""GET /healthz: the database and the GRIP publish target, 200 when both answer, 503 otherwise."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from chatdemo.stack import ROOT, free_port
+from tests.conftest import Stack
+
+
+def _health(client: Client | None = None) -> tuple[int, dict[str, Any]]:
+    response = (client or Client()).get("/healthz")
+    body = response.json()
+    for target in body["grip"].get("targets", []):
+        assert isinstance(target.pop("ms"), float)
+    return response.status_code, body
+
+
+@pytest.mark.integration
+def test_healthz_ok_with_database_and_pushpin(live_db: Stack) -> None:
+    status, body = _health()
+    assert (status, body) == (
+        200,
+        {
+            "ok": True,
+            "database": {"ok": True, "vendor": "postgresql"},
+            "grip": {
+                "ok": True,
+                "mode": "grip",
+                "targets": [{"target": live_db.pushpin.publish_url, "status": 200, "ok": True}],
+            },
+        },
+    )
+
+
+@pytest.mark.django_db
+def test_healthz_503_when_publish_target_is_down(settings: Any) -> None:
+    port = free_port()  # nothing listens there
+    settings.GRIP_URL = f"http://127.0.0.1:{port}/?iss=pushpin&key={'k' * 32}"
+    status, body = _health()
+    assert status == 503
+    assert body["ok"] is False
+    assert body["database"] == {"ok": True, "vendor": "postgresql"}
+    [target] = body["grip"]["targets"]
+    assert target["target"] == f"http://127.0.0.1:{port}"
+    assert target["ok"] is False
+    assert "refused" in target["error"].lower()
+
+
+@pytest.mark.django_db
+def test_healthz_direct_mode_without_proxy(settings: Any) -> None:
+    settings.GRIP_URL = ""
+    assert _health() == (
+        200,
+        {
+            "ok": True,
+            "database": {"ok": True, "vendor": "postgresql"},
+            "grip": {"ok": True, "mode": "direct"},
+        },
+    )
+
+
+@pytest.mark.django_db
+def test_healthz_rejects_post() -> None:
+    response = Client().post("/healthz")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+
+
+def test_healthz_503_when_database_is_down() -> None:
+    """A real app process whose DATABASE_URL points at a port where nothing listens."""
+    script = (
+        "import django, json; django.setup();"
+        "from django.test import Client; r = Client(HTTP_HOST='localhost').get('/healthz');"
+        "print(json.dumps([r.status_code, r.json()]))"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chatdemo.settings",
+        "DJANGO_DEBUG": "1",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/nowhere",
+        "GRIP_URL": "",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    status, body = json.loads(result.stdout.strip().splitlines()[-1])
+    assert status == 503
+    assert body["database"]["ok"] is False
+    assert body["database"]["vendor"] == "postgresql"
+    assert "127.0.0.1" in body["database"]["error"]
+    assert body["grip"] == {"ok": True, "mode": "direct"}
+
+
+@pytest.mark.django_db
+def test_request_log_is_one_key_value_line(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="chatdemo.request"):
+        Client().get("/rooms/lobby/messages/?x=secret")
+    [record] = [r for r in caplog.records if r.name == "chatdemo.request"]
+    line = record.getMessage()
+    assert line.startswith("request method=GET path=/rooms/lobby/messages/ status=200 ms=")
+    assert line.endswith(" proxied=false")
+    assert "secret" not in line

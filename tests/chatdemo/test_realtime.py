@@ -1,0 +1,117 @@
+"""The realtime module's write path: events stored in django-eventstream's
+layout, in the caller's transaction, readable by django-eventstream itself."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from django_eventstream.models import Event, EventCounter
+from django_eventstream.utils import get_storage
+
+from chatdemo import realtime
+
+pytestmark = pytest.mark.django_db
+
+
+def test_lock_channel_returns_the_next_event_id() -> None:
+    with transaction.atomic():
+        assert realtime.lock_channel("room-a") == 1
+        assert realtime.send("room-a", "message", {"n": 1}) == 1
+    with transaction.atomic():
+        assert realtime.lock_channel("room-a") == 2
+
+
+@pytest.mark.django_db(transaction=True)  # no test transaction around it
+def test_lock_channel_outside_transaction_raises() -> None:
+    with pytest.raises(RuntimeError, match=r"inside transaction\.atomic"):
+        realtime.lock_channel("room-a")
+
+
+def test_send_without_lock_on_new_channel_raises() -> None:
+    with pytest.raises(RuntimeError, match="needs lock_channel"), transaction.atomic():
+        realtime.send("room-new", "message", {})
+
+
+def test_send_stores_events_that_django_eventstream_reads(
+    published: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    for n in range(3):
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            realtime.lock_channel("room-a")
+            realtime.send("room-a", "message", {"n": n})
+    storage = get_storage()
+    assert storage.get_current_id("room-a") == 3
+    # Resume from 0 (the placeholder) and from the middle, as a client would.
+    assert [(e.id, e.type, e.data) for e in storage.get_events("room-a", 0)] == [
+        (1, "message", '{"n": 0}'),
+        (2, "message", '{"n": 1}'),
+        (3, "message", '{"n": 2}'),
+    ]
+    assert [e.id for e in storage.get_events("room-a", 2)] == [3]
+    assert published == [("room-a", "message", {"n": n}) for n in range(3)]
+
+
+def test_send_rolled_back_leaves_counter_and_events_untouched(published: list) -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        realtime.lock_channel("room-a")
+        realtime.send("room-a", "message", {"n": 1})
+        raise RuntimeError("abort")
+    assert get_storage().get_current_id("room-a") == 0
+    assert not Event.objects.filter(channel="room-a").exists()
+
+
+def test_send_publishes_only_after_commit(
+    published: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        realtime.lock_channel("room-a")
+        realtime.send("room-a", "message", {"n": 1})
+        assert published == []
+    assert published == [("room-a", "message", {"n": 1})]
+
+
+def test_trim_events_deletes_expired_at_most_once_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    with transaction.atomic():
+        realtime.lock_channel("room-a")
+        realtime.send("room-a", "message", {"n": 1})
+    old = timezone.now() - datetime.timedelta(hours=25)
+    Event.objects.filter(channel="room-a").update(created=old)
+    monkeypatch.setattr(realtime, "_last_trim", 0.0)
+    realtime._trim_events()
+    assert not Event.objects.filter(channel="room-a").exists()
+    assert EventCounter.objects.get(name="room-a").value == 1  # ids never go back
+
+    with transaction.atomic():
+        realtime.lock_channel("room-a")
+        realtime.send("room-a", "message", {"n": 2})
+    Event.objects.filter(channel="room-a").update(created=old)
+    realtime._trim_events()  # within the minute: no second pass
+    assert Event.objects.filter(channel="room-a").count() == 1
+
+
+# --- retries of failed publishes --------------------------------------------------
+
+
+def test_publish_retries_back_off_then_give_up() -> None:
+    retries = realtime.PublishRetries()
+    delays = [retries.failed("room-a", 7, attempt) for attempt in range(retries.ATTEMPTS)]
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, None]
+    assert not retries.still_wanted("room-a", 7)
+
+
+def test_publish_retry_dropped_once_a_later_event_is_published() -> None:
+    """The later publish's prev-id gap makes Pushpin recover the earlier event."""
+    retries = realtime.PublishRetries()
+    retries.failed("room-a", 7, 0)
+    retries.failed("room-a", 9, 0)
+    retries.failed("room-b", 7, 0)
+    retries.succeeded("room-a", 8)
+    assert not retries.still_wanted("room-a", 7)
+    assert retries.still_wanted("room-a", 9)
+    assert retries.still_wanted("room-b", 7)
+    retries.succeeded("room-a", 9)
+    assert not retries.still_wanted("room-a", 9)

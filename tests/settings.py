@@ -1,0 +1,21 @@
+"""Settings for the test suite: the project's settings with a test environment.
+
+The integration fixtures start the app in a subprocess with this same
+environment (and DATABASE_URL pointing at the test database).
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_DEBUG", "1")
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatdemo")
+
+from chatdemo.settings import *  # noqa: F403
+
+# Each concurrent test run (a developer's, CI's) can name its own test database.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DB_NAME", "test_chatdemo")}  # noqa: F405
+
+# In this process the coalescing interval is 0, so that a service called by a
+# test has stored and published its update when it returns. The app that the
+# integration fixtures start runs with the default interval.
+REALTIME_SNAPSHOT_INTERVAL_MS = 0

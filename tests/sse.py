@@ -1,0 +1,129 @@
+"""A small, real SSE client for tests: it parses the stream in a thread and lets
+tests wait for a condition with a hard timeout (never sleep and hope)."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench.load import parse_event_block
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    event: str
+    data: str
+    id: str | None
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+class Subscriber:
+    """Subscribe to ``url`` and collect its events until :meth:`close`."""
+
+    def __init__(self, url: str, headers: Mapping[str, str] | None = None) -> None:
+        self.url = url
+        self.headers = {"Accept": "text/event-stream", **(headers or {})}
+        self.events: list[SSEEvent] = []
+        self.status: int | None = None
+        self.response_headers: dict[str, str] | None = None
+        self.error: BaseException | None = None
+        self.closed = False
+        self._cond = threading.Condition()
+        parts = urlsplit(url)
+        self._path = parts.path + (f"?{parts.query}" if parts.query else "")
+        self._conn = http.client.HTTPConnection(
+            parts.hostname or "127.0.0.1", parts.port, timeout=10
+        )
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._conn.request("GET", self._path, headers=dict(self.headers))
+            response = self._conn.getresponse()
+            if self._conn.sock is not None:
+                self._conn.sock.settimeout(None)  # a stream may be idle for long
+            with self._cond:
+                self.status = response.status
+                self.response_headers = {k.lower(): v for k, v in response.getheaders()}
+                self._cond.notify_all()
+            block: list[str] = []
+            while True:
+                raw = response.readline()
+                if not raw:
+                    break
+                line = raw.decode("utf-8").rstrip("\r\n")
+                if line:
+                    block.append(line)
+                    continue
+                event, event_id, data = parse_event_block(block)
+                block = []
+                if data:
+                    self._append(SSEEvent(event, "\n".join(data), event_id))
+        except BaseException as exc:
+            if not self.closed:
+                self.error = exc
+        finally:
+            with self._cond:
+                self.closed = True
+                self._cond.notify_all()
+
+    def _append(self, event: SSEEvent) -> None:
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+
+    def of_type(self, event_type: str) -> list[SSEEvent]:
+        with self._cond:
+            return [e for e in self.events if e.event == event_type]
+
+    def wait_for(
+        self, predicate: Callable[[Subscriber], bool], timeout: float = 10, what: str = "condition"
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"timed out after {timeout}s waiting for {what}; status={self.status} "
+                        f"error={self.error!r} events={[(e.event, e.id) for e in self.events]}"
+                    )
+                if self.closed and not predicate(self):
+                    raise AssertionError(
+                        f"stream closed while waiting for {what}; status={self.status} "
+                        f"error={self.error!r} events={[(e.event, e.id) for e in self.events]}"
+                    )
+                self._cond.wait(min(remaining, 0.5))
+
+    def wait_open(self, timeout: float = 10) -> None:
+        self.wait_for(
+            lambda s: any(e.event == "stream-open" for e in s.events), timeout, "stream-open"
+        )
+
+    def wait_count(self, event_type: str, count: int, timeout: float = 10) -> list[SSEEvent]:
+        self.wait_for(
+            lambda s: len(s.of_type(event_type)) >= count, timeout, f"{count} {event_type!r} events"
+        )
+        return self.of_type(event_type)
+
+    def close(self) -> None:
+        """Drop the connection at once (shutdown unblocks the reader thread)."""
+        with self._cond:
+            self.closed = True
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._conn.close()
+        self._thread.join(5)
