@@ -1,0 +1,57 @@
+"""Input rules for the leaderboard: ids in URLs, board and player names.
+
+The rules are part of the public API and documented in the README.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+# A display name follows the chat's nickname rule: 1 to 32 characters after
+# trimming, no control, bidi or line-separator characters.
+from chat.validation import NICKNAME_MAX_LENGTH as NAME_MAX_LENGTH
+from chat.validation import validate_nickname as validate_name
+from chatdemo.http import FieldError
+
+# Ids are PostgreSQL bigints; anything else cannot name a row.
+_ID = re.compile(r"^[1-9][0-9]{0,18}$")
+_ID_MAX = 2**63 - 1
+
+BOARD_PLAYERS_MAX = 100
+
+
+class NotFound(FieldError):
+    """An id that names no row: a 404 whose ``field`` says which id."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, f"no such {field}", status=404)
+
+
+def parse_id(value: object, *, field: str) -> int:
+    """An id from a URL. A malformed one names no row, so it is a 404 like an unknown one."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _ID.match(value) or int(value) > _ID_MAX:
+        raise NotFound(field)
+    return int(value)
+
+
+def validate_player_names(values: Sequence[object], *, field: str = "players") -> list[str]:
+    """1 to ``BOARD_PLAYERS_MAX`` distinct valid names."""
+    if not 1 <= len(values) <= BOARD_PLAYERS_MAX:
+        raise FieldError(field, f"must name 1 to {BOARD_PLAYERS_MAX} players")
+    names = [validate_name(value, field=field) for value in values]
+    if len(set(names)) != len(names):
+        raise FieldError(field, "must not repeat a name")
+    return names
+
+
+__all__ = [
+    "BOARD_PLAYERS_MAX",
+    "NAME_MAX_LENGTH",
+    "NotFound",
+    "parse_id",
+    "validate_name",
+    "validate_player_names",
+]
