@@ -1,0 +1,39 @@
+# The app image: Django under daphne, static files collected and served by whitenoise.
+# docker-compose.yml runs it behind Pushpin; see README "Run it" and docs/DEPLOY.md.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies first, from pyproject.toml alone, so that a code change does not
+# reinstall them: install the project with empty packages, then drop it.
+COPY pyproject.toml README.md ./
+RUN mkdir chatdemo chat leaderboard \
+    && touch chatdemo/__init__.py chat/__init__.py leaderboard/__init__.py \
+    && pip install . \
+    && pip uninstall -y chatdemo \
+    && rm -rf chatdemo chat leaderboard build *.egg-info
+
+COPY manage.py ./
+COPY chatdemo ./chatdemo
+COPY chat ./chat
+COPY leaderboard ./leaderboard
+COPY templates ./templates
+COPY static ./static
+
+# Hashed, compressed static files for whitenoise (CompressedManifestStaticFilesStorage).
+# Settings need a secret key to import; this one exists only during the build.
+RUN DJANGO_SECRET_KEY=collectstatic-only-not-used-at-run-time GRIP_URL= \
+    python manage.py collectstatic --no-input -v 0
+
+RUN useradd --system --uid 10001 --no-create-home app
+USER app
+
+EXPOSE 8000
+# Migrations and the demo data run once per deploy (the compose `migrate` service),
+# not in every app process.
+CMD ["python", "-m", "daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "chatdemo.asgi:application"]

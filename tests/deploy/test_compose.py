@@ -1,0 +1,273 @@
+"""docker-compose.yml, the Dockerfile and deploy/pushpin/, checked without a Docker engine.
+
+There is no Docker engine here, so the containers never run in this suite.
+What is checked: the compose file parses and has the services, ports,
+networks, healthchecks and start order README documents; the app's
+environment points at the right hosts with the right keys; the Pushpin
+configuration it mounts is what ``chatdemo.deployconf`` renders from the
+repo's ``pushpin.conf``; and that configuration, run by the local Pushpin
+with its runner starting zurl as the container does, carries a chat message
+and a recovered publish end to end.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import yaml
+from django.db import transaction
+
+from chat.services import message_post
+from chatdemo import deployconf, realtime
+from chatdemo.stack import (
+    PUSHPIN_CONF,
+    ROOT,
+    Process,
+    PushpinPorts,
+    http_ok,
+    port_open,
+    read_config,
+    wait_until,
+)
+from tests.conftest import READY_PATH, Stack
+from tests.sse import Subscriber
+
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+DEPLOY_CONF = read_config(deployconf.DEPLOY_DIR / "pushpin.conf")
+
+
+def _interpolate(value: str) -> str:
+    """Compose's ``${VAR:-default}`` with nothing set in the environment."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+
+
+def _env(service: str) -> dict[str, str]:
+    return {
+        key: _interpolate(str(value)) for key, value in SERVICES[service]["environment"].items()
+    }
+
+
+def test_compose_services() -> None:
+    assert sorted(SERVICES) == ["app", "db", "migrate", "pushpin"]
+    assert SERVICES["pushpin"]["image"] == "fanout/pushpin:1.36.0"  # the version tested here
+    assert SERVICES["db"]["image"].startswith("postgres:")
+    assert SERVICES["app"]["build"] == "."
+    assert SERVICES["migrate"]["image"] == SERVICES["app"]["image"]
+
+
+def test_compose_publishes_only_pushpins_client_port() -> None:
+    published = {name: svc.get("ports", []) for name, svc in SERVICES.items()}
+    assert published == {"db": [], "migrate": [], "app": [], "pushpin": ["7999:7999"]}
+    assert not [name for name, svc in SERVICES.items() if "network_mode" in svc or "expose" in svc]
+    assert DEPLOY_CONF.get("runner", "http_port") == "7999"
+
+
+def test_compose_database_and_publish_api_stay_on_the_internal_network() -> None:
+    assert COMPOSE["networks"]["backend"] == {"internal": True}
+    assert {name: svc["networks"] for name, svc in SERVICES.items()} == {
+        "db": ["backend"],
+        "migrate": ["backend"],
+        "app": ["backend"],
+        "pushpin": ["backend", "edge"],
+    }
+
+
+def test_compose_healthchecks_and_start_order() -> None:
+    for name in ("db", "app", "pushpin"):
+        assert SERVICES[name]["healthcheck"]["test"], name
+    assert "pg_isready -U chatdemo -d chatdemo" in SERVICES["db"]["healthcheck"]["test"][1]
+    assert "http://127.0.0.1:8000/healthz" in SERVICES["app"]["healthcheck"]["test"][-1]
+    assert "/dev/tcp/127.0.0.1/7999" in SERVICES["pushpin"]["healthcheck"]["test"][-1]
+    assert SERVICES["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert SERVICES["app"]["depends_on"] == {
+        "db": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
+    }
+    # Pushpin does not wait for the app: the app's health includes Pushpin's publish API.
+    assert "depends_on" not in SERVICES["pushpin"]
+
+
+def test_compose_app_environment_points_at_the_services() -> None:
+    env = _env("app")
+    db_env = SERVICES["db"]["environment"]
+    database = urlsplit(env["DATABASE_URL"])
+    assert (database.scheme, database.hostname, database.port) == ("postgres", "db", 5432)
+    assert database.path == f"/{db_env['POSTGRES_DB']}"
+    assert database.username == db_env["POSTGRES_USER"]
+    assert database.password == _interpolate(db_env["POSTGRES_PASSWORD"])
+
+    grip = urlsplit(env["GRIP_URL"])
+    assert (grip.scheme, grip.hostname, grip.port) == ("http", "pushpin", 5561)
+    assert str(grip.port) == DEPLOY_CONF.get("handler", "push_in_http_port")
+    assert DEPLOY_CONF.get("handler", "push_in_http_addr") == "0.0.0.0"  # noqa: S104
+    query = parse_qs(grip.query)
+    assert query == {
+        "iss": [DEPLOY_CONF.get("proxy", "sig_iss")],
+        "key": [DEPLOY_CONF.get("proxy", "sig_key")],
+    }
+    assert env["DJANGO_DEBUG"] == "0"
+    assert env["DJANGO_HTTPS"] == "0"  # plain HTTP on localhost
+    assert len(env["DJANGO_SECRET_KEY"]) >= 50
+    assert "localhost" in env["DJANGO_ALLOWED_HOSTS"].split(",")
+    assert "127.0.0.1" in env["DJANGO_ALLOWED_HOSTS"].split(",")  # the healthcheck's host
+    assert _env("migrate") == {**env, "GRIP_URL": ""}
+
+
+def test_compose_pushpin_mounts_the_rendered_config_read_only() -> None:
+    assert SERVICES["pushpin"]["volumes"] == [
+        "./deploy/pushpin/pushpin.conf:/etc/pushpin/pushpin.conf:ro",
+        "./deploy/pushpin/routes:/etc/pushpin/routes:ro",
+    ]
+    for name, text in deployconf.render().items():
+        assert (deployconf.DEPLOY_DIR / name).read_text() == text, (
+            f"deploy/pushpin/{name} is stale: run python -m chatdemo.deployconf"
+        )
+
+
+def test_deploy_pushpin_conf_differs_from_pushpin_conf_only_where_containers_need() -> None:
+    source = read_config(PUSHPIN_CONF)
+    changed = {
+        (section, key)
+        for section in source.sections()
+        for key in source[section]
+        if source.get(section, key) != DEPLOY_CONF.get(section, key)
+    }
+    assert changed == {
+        ("runner", "services"),
+        ("proxy", "zurl_out_specs"),
+        ("proxy", "zurl_out_stream_specs"),
+        ("proxy", "zurl_in_specs"),
+        ("handler", "push_in_http_addr"),
+    }
+    assert DEPLOY_CONF.get("runner", "services") == "condure,zurl,pushpin-proxy,pushpin-handler"
+    routes = [
+        line
+        for line in (deployconf.DEPLOY_DIR / "routes").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert routes == ["* app:8000"]
+
+
+def test_dockerfile_collects_static_and_runs_daphne_on_the_routed_port() -> None:
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    instructions = [line for line in lines if line and not line.startswith((" ", "#"))]
+    assert instructions[0].startswith("FROM python:3.11-")
+    assert any("manage.py collectstatic --no-input" in line for line in lines)
+    cmd = next(line for line in instructions if line.startswith("CMD "))
+    argv = yaml.safe_load(cmd.removeprefix("CMD "))
+    assert argv[:3] == ["python", "-m", "daphne"]
+    assert argv[argv.index("-p") + 1] == "8000" == deployconf.APP_ORIGIN.split(":")[1]
+    assert argv[argv.index("-b") + 1] == "0.0.0.0"  # noqa: S104
+    assert argv[-1] == "chatdemo.asgi:application"
+    assert "USER app" in instructions
+    for path in ("manage.py", "chatdemo", "chat", "leaderboard", "templates", "static"):
+        assert any(line.split()[:2] == ["COPY", path] for line in instructions), path
+
+
+def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", ".env", ".run", "staticfiles"} <= ignored
+
+
+# --- the container's Pushpin configuration, run by the local Pushpin ------------------
+
+
+@pytest.fixture(scope="module")
+def container_pushpin(
+    stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """deploy/pushpin/pushpin.conf with only paths, ports and the route's host changed.
+
+    The runner starts zurl itself, as in the container (the local Debian zurl
+    is not used), in front of the session's app. Yields (client URL, GRIP_URL).
+    """
+    workdir = tmp_path_factory.mktemp("container-pushpin")
+    (workdir / "run").mkdir()
+    (workdir / "log").mkdir()
+    ports = PushpinPorts.free()
+    conf = read_config(deployconf.DEPLOY_DIR / "pushpin.conf")
+    for section, key, value in (
+        ("global", "rundir", str(workdir / "run")),
+        ("runner", "logdir", str(workdir / "log")),
+        ("runner", "http_port", str(ports.http)),
+        ("handler", "push_in_http_addr", "127.0.0.1"),
+        ("handler", "push_in_http_port", str(ports.publish)),
+        ("handler", "push_in_spec", f"tcp://127.0.0.1:{ports.push_in}"),
+        ("handler", "push_in_sub_specs", f"tcp://127.0.0.1:{ports.push_in_sub}"),
+        ("handler", "command_spec", f"tcp://127.0.0.1:{ports.command}"),
+    ):
+        conf.set(section, key, value)
+    with (workdir / "pushpin.conf").open("w") as fh:
+        conf.write(fh)
+    routes = (deployconf.DEPLOY_DIR / "routes").read_text()
+    (workdir / "routes").write_text(routes.replace("app:8000", f"127.0.0.1:{stack.app.port}"))
+    pushpin = Process(
+        "pushpin",
+        ["pushpin", "--config", str(workdir / "pushpin.conf")],
+        log_path=workdir / "pushpin.out",
+    ).start()
+    url = f"http://127.0.0.1:{ports.http}"
+    try:
+        wait_until(
+            lambda: pushpin.alive() and port_open(ports.http) and port_open(ports.publish),
+            timeout=20,
+            what="Pushpin with the container configuration",
+        )
+        # Ports open before the proxy and handler can route a GRIP hold: wait
+        # for one full round trip, as chatdemo.stack.Pushpin.start does.
+        wait_until(
+            lambda: pushpin.alive() and http_ok(f"{url}{READY_PATH}", ok_below=300),
+            timeout=20,
+            what="a stream through Pushpin with the container configuration",
+        )
+        # The runner wrote zurl's config and started it: no system zurl is involved.
+        assert (workdir / "run" / "zurl.pid").exists()
+        yield (
+            url,
+            (
+                f"http://127.0.0.1:{ports.publish}/?iss={conf.get('proxy', 'sig_iss')}"
+                f"&key={conf.get('proxy', 'sig_key')}"
+            ),
+        )
+    finally:
+        pushpin.stop()
+
+
+@pytest.mark.integration
+def test_container_pushpin_conf_carries_chat_and_recovers_a_lost_publish(
+    live_db: Stack,
+    container_pushpin: tuple[str, str],
+    settings: Any,
+    subscribers: list,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, grip_url = container_pushpin
+    settings.GRIP_URL = grip_url  # this process publishes to the container-config Pushpin
+    room = f"t-{uuid.uuid4().hex[:12]}"
+    sub = Subscriber(f"{url}/rooms/{room}/events/")
+    subscribers.append(sub)
+    sub.wait_open()
+    assert sub.response_headers is not None
+    assert not [h for h in sub.response_headers if h.startswith("grip-")]
+
+    real_publish = realtime._publish
+    monkeypatch.setattr(realtime, "_publish", lambda *args: None)  # this publish is lost
+    with transaction.atomic():
+        message_post(room=room, author="Ann", text="lost")
+    monkeypatch.setattr(realtime, "_publish", real_publish)
+    with transaction.atomic():
+        message_post(room=room, author="Ann", text="next")
+    # Pushpin fetched "lost" from the app through the runner's zurl (Grip-Link recovery).
+    events = sub.wait_count("message", 2, timeout=20)
+    assert [e.json()["text"] for e in events] == ["lost", "next"]
+
+    posted = httpx.post(f"{url}/rooms/{room}/messages/", data={"from": "Bob", "text": "via"})
+    assert posted.status_code == 200
+    assert sub.wait_count("message", 3)[2].json() == posted.json()
