@@ -1,0 +1,93 @@
+"""`make bench` at smoke size: it runs, and it counts every delivery correctly.
+
+Times are never asserted here (they belong to docs/BENCHMARKS.md); only that
+each scenario ran end to end through real Pushpin, daphne and PostgreSQL, and
+that what was sent is exactly what every subscriber received.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from chatdemo.stack import ROOT
+
+pytestmark = pytest.mark.integration
+
+SCENARIOS = ["fanout", "leaderboard", "ingest", "idle", "direct", "overload"]
+
+
+def bench_database_url() -> str:
+    """A benchmark database beside this run's test database, so parallel runs never share one."""
+    db = settings.DATABASES["default"]
+    name = f"{db['TEST']['NAME']}_bench"
+    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    out = tmp_path_factory.mktemp("bench")
+    run = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "bench", "--quick", "--out", str(out)),
+            *("--database-url", bench_database_url()),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert run.returncode == 0, f"python -m bench --quick failed:\n{run.stdout}\n{run.stderr}"
+    # Fan-out has a summary table and a table of every run.
+    assert (out / "tables.md").read_text().count("### ") == len(SCENARIOS) + 1
+    assert (out / "latency.png").read_bytes().startswith(b"\x89PNG")
+    return {name: json.loads((out / f"{name}.json").read_text())["results"] for name in SCENARIOS}
+
+
+def test_bench_smoke_every_scenario_ran(results: dict[str, list[dict[str, Any]]]) -> None:
+    assert {name: len(runs) > 0 for name, runs in results.items()} == dict.fromkeys(SCENARIOS, True)
+    assert [r["target"] for r in results["fanout"]] == ["bare", "app"]
+    assert [r["target"] for r in results["direct"]] == ["direct"]
+
+
+@pytest.mark.parametrize("scenario", ["fanout", "ingest", "idle", "direct", "overload"])
+def test_bench_smoke_every_message_reaches_every_subscriber_once(
+    results: dict[str, list[dict[str, Any]]], scenario: str
+) -> None:
+    for run in results[scenario]:
+        d = run["deliveries"]
+        assert run["connected"]["failed"] == 0
+        assert d["expected"] > 0
+        assert (d["received"], d["lost"], d["duplicates"], d["out_of_order"]) == (
+            d["expected"],
+            0,
+            0,
+            0,
+        ), run
+        assert run["latency_ms"]["count"] == d["expected"]
+
+
+def test_bench_smoke_leaderboard_counts_every_click(
+    results: dict[str, list[dict[str, Any]]],
+) -> None:
+    [run] = results["leaderboard"]
+    assert run["publish"]["accepted"] == run["publish"]["sent"] > 0
+    assert run["final_score"] == run["expected_score"] == run["publish"]["accepted"]
+    assert run["subscribers_with_final_score"] == run["subscribers"]
+    assert run["score_went_down"] == run["score_went_down_on_page"] == 0
+    assert (run["update_ids_repeated"], run["update_ids_older_than_seen"]) == (0, 0)
+    assert run["deliveries"]["received"] == run["deliveries"]["expected"]
+
+
+def test_bench_smoke_idle_counts_app_requests(results: dict[str, list[dict[str, Any]]]) -> None:
+    [run] = results["idle"]
+    # Held for 2 s with a 600 s next-link timeout: nothing may reach the app.
+    assert run["app_requests"] == 0
+    # Each subscriber's own GET reached the app while connecting.
+    assert run["connect_phase_app_requests"] >= run["subscribers"]
