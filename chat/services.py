@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-
 from chat.models import Message
 from chat.selectors import message_payload
 from chat.validation import validate_nickname, validate_room, validate_text
@@ -20,9 +18,8 @@ def message_post(*, room: str, author: str, text: str) -> Message:
     room = validate_room(room)
     author = validate_nickname(author)
     text = validate_text(text)
-    channel = realtime.room_channel(room)
-    with transaction.atomic():
-        event_id = realtime.lock_channel(channel)
-        message = Message.objects.create(room=room, author=author, text=text, event_id=event_id)
-        realtime.send(channel, "message", message_payload(message))
+    message = Message(room=room, author=author, text=text)
+    realtime.insert_and_send(
+        realtime.room_channel(room), "message", message, message_payload, event_id_field="event_id"
+    )
     return message

@@ -4,6 +4,7 @@ layout, in the caller's transaction, readable by django-eventstream itself."""
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
 import pytest
@@ -115,3 +116,80 @@ def test_publish_retry_dropped_once_a_later_event_is_published() -> None:
     assert retries.still_wanted("room-b", 7)
     retries.succeeded("room-a", 9)
     assert not retries.still_wanted("room-a", 9)
+
+
+def _message(text: str) -> Any:
+    from chat.models import Message
+
+    return Message(room="a", author="Ann", text=text)
+
+
+def test_insert_and_send_stores_row_and_event_readable_by_django_eventstream(
+    published: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    from chat.selectors import message_payload
+
+    sent = []
+    for text in ("first", 'second <b>\u00e9\u2603 "quoted"</b>\n'):
+        message = _message(text)
+        with django_capture_on_commit_callbacks(execute=True):
+            event_id = realtime.insert_and_send(
+                "room-a", "message", message, message_payload, event_id_field="event_id"
+            )
+        sent.append(message)
+        assert (message.pk is not None, message.event_id) == (True, event_id)
+    # The first event takes the general path (a new channel), the second one statement.
+    assert [m.event_id for m in sent] == [1, 2]
+    assert sent[0].pk < sent[1].pk
+    payloads = [message_payload(m) for m in sent]
+    assert published == [("room-a", "message", p) for p in payloads]
+    stored = get_storage().get_events("room-a", 0)
+    assert [(e.id, e.type, json.loads(e.data)) for e in stored] == [
+        (1, "message", payloads[0]),
+        (2, "message", payloads[1]),
+    ]
+    assert Event.objects.filter(channel="room-a", eid=0).count() == 1
+
+
+def test_insert_and_send_rolled_back_stores_and_publishes_nothing(
+    published: list, django_capture_on_commit_callbacks: Any
+) -> None:
+    from chat.models import Message
+    from chat.selectors import message_payload
+
+    realtime.insert_and_send(
+        "room-a", "message", _message("kept"), message_payload, event_id_field="event_id"
+    )
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        realtime.insert_and_send(
+            "room-a", "message", _message("gone"), message_payload, event_id_field="event_id"
+        )
+        raise RuntimeError("roll back")
+    assert [m.text for m in Message.objects.all()] == ["kept"]
+    assert EventCounter.objects.get(name="room-a").value == 1
+    assert list(
+        Event.objects.filter(channel="room-a", eid__gt=0).values_list("eid", flat=True)
+    ) == [1]
+    assert [p["text"] for _c, _t, p in published] == []
+
+
+def test_insert_and_send_payload_without_pk_raises_and_stores_nothing(published: list) -> None:
+    from chat.models import Message
+
+    realtime.insert_and_send(
+        "room-a", "message", _message("kept"), lambda m: {"id": m.pk}, event_id_field="event_id"
+    )
+    with pytest.raises(ValueError, match=r"instance\.pk exactly once"):
+        realtime.insert_and_send(
+            "room-a",
+            "message",
+            _message("x"),
+            lambda m: {"text": m.text},
+            event_id_field="event_id",
+        )
+    assert Message.objects.count() == 1
+    assert EventCounter.objects.get(name="room-a").value == 1
