@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 from django.db.models import DateTimeField, F, Func
+from django.db.models.sql import UpdateQuery
 
 from chatdemo import realtime
 from leaderboard import selectors
@@ -67,6 +68,15 @@ def board_refresh(*, board_id: int) -> int | None:
         return realtime.send_changed(channel, "update", standings)
 
 
+def _score_add_sql(board_id: int, player_id: int) -> tuple[str, list[object]]:
+    """The ``UPDATE`` that ``QuerySet.update`` would run, ``RETURNING`` the updated player."""
+    players = Player.objects.filter(pk=player_id, board_id=board_id)
+    update = players.query.chain(UpdateQuery)
+    update.add_update_values({"score": F("score") + 1, "score_changed_at": StatementTimestamp()})
+    sql, params = update.get_compiler(players.db).as_sql()
+    return f"{sql} RETURNING *", list(params)
+
+
 def score_add(*, board_id: int, player_id: int) -> Player:
     """Add 1 to the player's score, atomically in the database.
 
@@ -77,18 +87,16 @@ def score_add(*, board_id: int, player_id: int) -> Player:
     all. Raises :class:`NotFound` (``board`` or ``player``) when the pair names
     no player; then nothing is written.
     """
-    with transaction.atomic():
-        # Only the player's row is locked, for the length of this UPDATE and
-        # its commit: clicks on different players do not wait for each other.
-        added = Player.objects.filter(pk=player_id, board_id=board_id).update(
-            score=F("score") + 1, score_changed_at=StatementTimestamp()
-        )
-        if not added:
-            raise selectors.player_not_found(board_id=board_id)
-        player = Player.objects.get(pk=player_id)
-        realtime.snapshot_after_commit(
-            realtime.board_channel(board_id), lambda: board_refresh(board_id=board_id)
-        )
+    # One statement, committed on its own unless the caller has a transaction
+    # open: only the player's row is locked, for one round trip, so clicks on
+    # different players do not wait for each other, and the answer carries
+    # exactly this click's score.
+    player = next(iter(Player.objects.raw(*_score_add_sql(board_id, player_id))), None)
+    if player is None:
+        raise selectors.player_not_found(board_id=board_id)
+    realtime.snapshot_after_commit(
+        realtime.board_channel(board_id), lambda: board_refresh(board_id=board_id)
+    )
     return player
 
 
