@@ -63,10 +63,19 @@ def plans(idle_hold: float) -> dict[str, Plan]:
             lambda s, c=c: scenarios.leaderboard(s, clickers=c, subscribers=1000, clicks=3000)
             for c in (8, 32)
         ]
-        + [lambda s: scenarios.leaderboard(s, clickers=32, subscribers=100, clicks=3000)],
+        + [
+            lambda s, v=v: scenarios.leaderboard(
+                s, clickers=32, subscribers=100, clicks=3000, post_via=v
+            )
+            for v in ("pushpin", "origin")
+        ],
+        # Bare Pushpin first: the most this box delivers to 100 subscribers.
         "ingest": [
-            lambda s, p=p: scenarios.ingest(s, posters=p, subscribers=100, posts=3000)
+            lambda s, p=p, k=k, v=v: scenarios.ingest(
+                s, posters=p, subscribers=100, posts=3000, kind=k, post_via=v
+            )
             for p in (8, 32)
+            for k, v in (("bare", "pushpin"), ("app", "pushpin"), ("app", "origin"))
         ],
         # Both sizes at once, on two stacks: the hold is long (past one 600 s
         # next-link timeout) and idling is cheap.
@@ -82,8 +91,18 @@ def plans(idle_hold: float) -> dict[str, Plan]:
     }
     quick: Plan = {
         "fanout": fanout_pair(20, 20, 10),
-        "leaderboard": [lambda s: scenarios.leaderboard(s, clickers=4, subscribers=10, clicks=60)],
-        "ingest": [lambda s: scenarios.ingest(s, posters=4, subscribers=10, posts=40)],
+        "leaderboard": [
+            lambda s, v=v: scenarios.leaderboard(
+                s, clickers=4, subscribers=10, clicks=60, post_via=v
+            )
+            for v in ("pushpin", "origin")
+        ],
+        "ingest": [
+            lambda s, k=k, v=v: scenarios.ingest(
+                s, posters=4, subscribers=10, posts=40, kind=k, post_via=v
+            )
+            for k, v in (("bare", "pushpin"), ("app", "pushpin"), ("app", "origin"))
+        ],
         "idle": [lambda s: scenarios.idle_together(s, sizes=(20,), spread=1, hold=2)],
         "direct": [
             lambda s: scenarios.fanout(s, kind="direct", subscribers=20, rate=20, messages=10)

@@ -183,6 +183,8 @@ def ingest_table(results: list[dict[str, Any]]) -> str:
         p, d = r["publish"], r["deliveries"]
         rows.append(
             [
+                r.get("target", "app"),
+                r.get("post_via", "pushpin"),
                 r["posters"],
                 r["subscribers"],
                 p["accepted"],
@@ -200,6 +202,8 @@ def ingest_table(results: list[dict[str, Any]]) -> str:
         )
     return _table(
         [
+            "target",
+            "writes via",
             "posters",
             "subscribers",
             "posts",
@@ -224,6 +228,7 @@ def leaderboard_table(results: list[dict[str, Any]]) -> str:
         p = r["publish"]
         rows.append(
             [
+                r.get("post_via", "pushpin"),
                 r["clickers"],
                 r["subscribers"],
                 p["accepted"],
@@ -242,6 +247,7 @@ def leaderboard_table(results: list[dict[str, Any]]) -> str:
         )
     return _table(
         [
+            "clicks via",
             "clickers",
             "subscribers",
             "clicks",

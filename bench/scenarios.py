@@ -332,34 +332,62 @@ def _bare_key(data: str) -> int:
     return int(json.loads(data)["id"])
 
 
+def _post_port(target: Target, post_via: str) -> int:
+    """Where writes go: through Pushpin (``make run``), or straight to the app.
+
+    Behind Fastly Fanout the edge hands only the SSE paths to Fanout (docs/DEPLOY.md),
+    so in production POSTs reach the app without crossing the GRIP proxy.
+    """
+    if post_via == "pushpin":
+        return target.port
+    if post_via == "origin":
+        return target.apps[0].port
+    raise ValueError(f"post_via must be 'pushpin' or 'origin', not {post_via!r}")
+
+
 def ingest(
-    settings: Settings, *, posters: int, subscribers: int, posts: int, settle: float = 60.0
+    settings: Settings,
+    *,
+    posters: int,
+    subscribers: int,
+    posts: int,
+    kind: str = "app",
+    post_via: str = "pushpin",
+    settle: float = 60.0,
 ) -> dict[str, Any]:
     """``posters`` concurrent clients post ``posts`` chat messages as fast as they are
-    accepted while ``subscribers`` streams receive them all."""
+    accepted while ``subscribers`` streams receive them all.
+
+    kind "bare": raw publishes to bare Pushpin's publish API instead, as fast as
+    it accepts them: what this box's Pushpin delivers to the same subscribers.
+    """
     with (
-        target_running("app", settings, f"ingest-{posters}") as target,
+        target_running(kind, settings, f"ingest-{kind}-{posters}") as target,
         workers_running(worker_count(subscribers) + 1) as workers,
     ):
         poster, clients = workers[0], workers[1:]
         room = f"bench-{uuid.uuid4().hex[:10]}"
-        connected = subscribe(clients, target.port, [f"/rooms/{room}/events/"] * subscribers)
+        path = f"/bare/{room}/" if kind == "bare" else f"/rooms/{room}/events/"
+        connected = subscribe(clients, target.port, [path] * subscribers)
         usage = Usage({**target.components(), "clients": [w.pid for w in workers]})
         usage.start()
-        results = post(
-            poster,
-            target.port,
-            chat_posts(room, posts, None, 0.0),
-            concurrency=posters,
-            key="json-id",
-        )
+        if kind == "bare":
+            requests = bare_publishes(room, posts, None, 0.0)
+            port, key = target.publish_port, "index"
+        else:
+            requests = chat_posts(room, posts, None, 0.0)
+            port, key = _post_port(target, post_via), "json-id"
+        results = post(poster, port, requests, concurrency=posters, key=key)
         sent = {k: at for k, at, _done, status in results if 200 <= status < 300}
         collected = wait_and_collect(clients, "message", len(sent), settle)
         processes = usage.stop()
-        deliveries, latencies = check_deliveries(collected, sent)
+        deliveries, latencies = check_deliveries(
+            collected, sent, key=_bare_key if kind == "bare" else lambda d: json.loads(d)["id"]
+        )
     return {
         "scenario": "ingest",
-        "target": "app",
+        "target": kind,
+        "post_via": "publish-api" if kind == "bare" else post_via,
         "posters": posters,
         "subscribers": subscribers,
         "connected": connected,
@@ -491,10 +519,12 @@ def leaderboard(
     subscribers: int,
     clicks: int,
     players: int = 5,
+    post_via: str = "pushpin",
     settle: float = 120.0,
 ) -> dict[str, Any]:
     """``clickers`` concurrent clients send ``clicks`` score-adds (spread over the
     players, as fast as accepted) while ``subscribers`` streams watch the board.
+    ``post_via``: the clicks go through Pushpin, or straight to the app.
 
     Checks: the final total equals the accepted clicks (no increment lost), every
     subscriber ends on the final standings, and no subscriber ever sees a
@@ -514,7 +544,13 @@ def leaderboard(
             (0.0, f"/boards/{board}/players/{ids[i % len(ids)]}/score-add/", b"", {})
             for i in range(clicks)
         ]
-        results = post(poster, target.port, requests, concurrency=clickers, key="json-id-score")
+        results = post(
+            poster,
+            _post_port(target, post_via),
+            requests,
+            concurrency=clickers,
+            key="json-id-score",
+        )
         final_text = _get(target.port, f"/boards/{board}/").decode()
         collected = wait_and_collect(clients, "update", 0, settle, data_equals=final_text)
         processes = usage.stop()
@@ -565,6 +601,7 @@ def leaderboard(
     return {
         "scenario": "leaderboard",
         "target": "app",
+        "post_via": post_via,
         "clickers": clickers,
         "subscribers": subscribers,
         "players": players,
