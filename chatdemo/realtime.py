@@ -176,11 +176,9 @@ def insert_and_send(
     """
     connection = transaction.get_connection()
     if connection.vendor == "postgresql":
-        event_id = _insert_and_send_one_statement(
+        return _insert_and_send_one_statement(
             connection, channel, event_type, instance, payload, event_id_field
         )
-        if event_id is not None:
-            return event_id
     with transaction.atomic():
         setattr(instance, event_id_field, lock_channel(channel))
         instance.save(force_insert=True)
@@ -194,8 +192,8 @@ def _insert_and_send_one_statement(
     instance: models.Model,
     payload: Callable[[Any], dict[str, Any]],
     event_id_field: str,
-) -> int | None:
-    """:func:`insert_and_send` as one PostgreSQL statement; ``None`` if the channel is new."""
+) -> int:
+    """:func:`insert_and_send` as one PostgreSQL statement."""
     meta = instance._meta
     pk_column = meta.pk.column
     event_field = meta.get_field(event_id_field)
@@ -242,11 +240,12 @@ def _insert_and_send_one_statement(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    if row is None:
-        # A channel's first event: create its counter (in a savepoint of its
-        # own), and let the caller take the general path.
-        EventCounter.objects.get_or_create(name=channel)
-        return None
+        if row is None:
+            # A channel's first event: create its counter (in a savepoint of
+            # its own inside a transaction), then write it as any other.
+            EventCounter.objects.get_or_create(name=channel)
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
     instance.pk, event_id = row[0], int(row[1])
     setattr(instance, event_id_field, event_id)
     instance._state.adding = False

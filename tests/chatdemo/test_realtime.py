@@ -138,7 +138,7 @@ def test_insert_and_send_stores_row_and_event_readable_by_django_eventstream(
             )
         sent.append(message)
         assert (message.pk is not None, message.event_id) == (True, event_id)
-    # The first event takes the general path (a new channel), the second one statement.
+    # The first event also creates the channel's counter, then both take the one statement.
     assert [m.event_id for m in sent] == [1, 2]
     assert sent[0].pk < sent[1].pk
     payloads = [message_payload(m) for m in sent]
