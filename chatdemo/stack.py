@@ -12,11 +12,13 @@ from __future__ import annotations
 import configparser
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -45,10 +47,46 @@ def require_binary(name: str) -> str:
     return path
 
 
+# Below Linux's ephemeral range (32768-60999), so that no outgoing connection
+# (to PostgreSQL, to Pushpin) is given one of these ports between the moment it
+# is chosen and the moment its server binds it.
+_PORT_RANGE = (20000, 32000)
+_ports_handed_out: set[int] = set()
+_ports_lock = threading.Lock()
+_ports_random = random.Random()  # noqa: S311 - picks ports, not secrets
+
+
 def free_port() -> int:
+    """A free TCP port on 127.0.0.1, never the same one twice in this process."""
+    return free_port_block(1)
+
+
+def free_port_block(size: int) -> int:
+    """The first of ``size`` consecutive free ports, none handed out before in this process.
+
+    Binding to port 0 and closing at once, as this used to, could give two
+    components of one stack the same port (say, Pushpin's publish API and the
+    app): the stack then started, and every publish went to the app.
+    """
+    with _ports_lock:
+        for _ in range(1000):
+            first = _ports_random.randrange(_PORT_RANGE[0], _PORT_RANGE[1] - size)
+            block = range(first, first + size)
+            if any(port in _ports_handed_out for port in block):
+                continue
+            if all(_bindable(port) for port in block):
+                _ports_handed_out.update(block)
+                return first
+    raise StackError(f"no {size} free consecutive ports in {_PORT_RANGE[0]}-{_PORT_RANGE[1]}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -262,7 +300,7 @@ class Pushpin:
             wait_until(
                 lambda: self._check_alive()
                 and port_open(self.ports.http)
-                and port_open(self.ports.publish),
+                and self._publish_api_answers(),
                 timeout=timeout,
                 what=f"Pushpin on :{self.ports.http} and its publish API on :{self.ports.publish}",
             )
@@ -279,6 +317,20 @@ class Pushpin:
             self.stop()
             raise StackError(f"Pushpin did not start\n{tails}") from None
         return self
+
+    def _publish_api_answers(self) -> bool:
+        """Whether Pushpin itself (not whatever else listens there) takes an empty publish."""
+        request = urllib.request.Request(  # noqa: S310 - local URL
+            f"{self.publish_url}/publish/",
+            data=b'{"items": []}',
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
+                return response.status == 200 and response.read().startswith(b"Published")
+        except OSError:
+            return False
 
     def _check_alive(self) -> bool:
         for process in self.processes:

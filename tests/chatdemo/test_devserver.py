@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +26,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from chatdemo.stack import ROOT, free_port, port_open, wait_until
+from chatdemo.stack import ROOT, free_port, free_port_block, port_open, wait_until
 from tests.sse import Subscriber
 
 pytestmark = pytest.mark.integration
@@ -85,26 +83,8 @@ class DevServer:
 
 
 def _free_publish_port() -> int:
-    """A publish port whose neighbours (Pushpin's ZMQ inputs: -1, +1, +2) are free too.
-
-    Taken below Linux's ephemeral range, so that free_port() never hands out
-    one of them to another component of the same run.
-    """
-    rng = random.Random()
-    for _ in range(100):
-        port = rng.randrange(20000, 30000)
-        if all(_bindable(p) for p in (port - 1, port, port + 1, port + 2)):
-            return port
-    raise AssertionError("no free block of four ports in 20000-30000")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    """A publish port whose neighbours (Pushpin's ZMQ inputs: -1, +1, +2) are free too."""
+    return free_port_block(4) + 1
 
 
 @pytest.fixture(scope="module")
