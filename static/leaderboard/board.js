@@ -163,6 +163,40 @@
 
   for (const li of Array.from(list.children)) upgrade(li);
 
+  // While a pointer is pressed on the list, an update waits: a row that moved
+  // between the press and the release would take the click for another
+  // player, or lose it (the click goes to the common ancestor of the two
+  // targets). It is shown once the click has been dispatched.
+  let pressing = false;
+  let held = null;
+
+  function show(standings, animate) {
+    if (pressing) {
+      held = [standings, animate];
+      list.dataset.held = "true";
+      return;
+    }
+    apply(standings, animate);
+  }
+
+  function release() {
+    pressing = false;
+    // After this task: the click that follows the release still finds its row.
+    setTimeout(() => {
+      if (pressing || !held) return;
+      const [standings, animate] = held;
+      held = null;
+      delete list.dataset.held;
+      apply(standings, animate);
+    });
+  }
+
+  list.addEventListener("pointerdown", () => {
+    pressing = true;
+  });
+  window.addEventListener("pointerup", release);
+  window.addEventListener("pointercancel", release);
+
   // --- the stream ----------------------------------------------------------------
   // Event ids look like "board-7:42". Within one connection they only grow; the
   // first update after each (re)connect is the current standings, so it is
@@ -180,7 +214,7 @@
     const appliedBefore = lastApplied;
     try {
       const response = await fetch(config.boardUrl, { headers: { Accept: "application/json" } });
-      if (response.ok && lastApplied === appliedBefore) apply(await response.json(), true);
+      if (response.ok && lastApplied === appliedBefore) show(await response.json(), true);
     } catch (_) {
       /* the stream reports the outage */
     }
@@ -198,7 +232,7 @@
         if (!fresh && number !== null && number <= lastApplied) return false; // not newer
         fresh = false;
         if (number !== null) lastApplied = number;
-        apply(standings, true);
+        show(standings, true);
         return true;
       },
       "stream-reset": () => {

@@ -121,6 +121,29 @@ def test_leaderboard_quick_clicks_from_two_people_end_on_exact_totals(
 # --- story 5: reconnecting ---------------------------------------------------------------
 
 
+def test_leaderboard_update_during_a_press_waits_so_the_click_counts_for_that_row(
+    person: PersonFactory, board: Board
+) -> None:
+    ann, bob = open_pair(person, board)
+    button = ann.plus("Linus").bounding_box()
+    assert button is not None
+    ann.page.mouse.move(button["x"] + button["width"] / 2, button["y"] + button["height"] / 2)
+    ann.page.mouse.down()
+
+    # While Ann's button is pressed, Bob's clicks lift Guido above Linus.
+    bob.plus("Guido").click(click_count=3)
+    expect(bob.score("Guido")).to_have_attribute("data-score", "3", timeout=LIVE_MS)
+    expect(ann.page.locator("#standings")).to_have_attribute("data-held", "true", timeout=LIVE_MS)
+    assert ann.standings() == START, "no row moved under Ann's pointer"
+
+    ann.page.mouse.up()
+    expect(ann.score("Linus")).to_have_attribute("data-score", "3", timeout=LIVE_MS)
+    expect(bob.score("Linus")).to_have_attribute("data-score", "3", timeout=LIVE_MS)
+    current = [(1, "Ada", 3), (2, "Guido", 3), (3, "Linus", 3), (4, "Grace", 2), (5, "Margaret", 0)]
+    expect(ann.page.locator("#standings")).not_to_have_attribute("data-held", "true")
+    assert ann.standings() == bob.standings() == expected_standings(board) == current
+
+
 def test_leaderboard_page_offline_while_others_click_shows_current_standings(
     person: PersonFactory, browser: Browser, board: Board
 ) -> None:
