@@ -175,25 +175,12 @@ def insert_and_send(
     it must use ``instance.pk`` as a plain value.
     """
     connection = transaction.get_connection()
-    if connection.vendor == "postgresql":
-        return _insert_and_send_one_statement(
-            connection, channel, event_type, instance, payload, event_id_field
-        )
-    with transaction.atomic():
-        setattr(instance, event_id_field, lock_channel(channel))
-        instance.save(force_insert=True)
-        return send(channel, event_type, payload(instance))
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            setattr(instance, event_id_field, lock_channel(channel))
+            instance.save(force_insert=True)
+            return send(channel, event_type, payload(instance))
 
-
-def _insert_and_send_one_statement(
-    connection: Any,
-    channel: str,
-    event_type: EventType,
-    instance: models.Model,
-    payload: Callable[[Any], dict[str, Any]],
-    event_id_field: str,
-) -> int:
-    """:func:`insert_and_send` as one PostgreSQL statement."""
     meta = instance._meta
     pk_column = meta.pk.column
     event_field = meta.get_field(event_id_field)
