@@ -141,14 +141,15 @@ class _RowId:
     """Stands for a row's primary key in a payload built before the row exists."""
 
 
-# Serialized as a string PostgreSQL cannot store (it has a NUL), so it cannot
-# collide with anything in a payload that is also stored.
-_ROW_ID_JSON = json.dumps("\x00row-id\x00")
+# A string PostgreSQL cannot store (it has a NUL), so it cannot collide with
+# anything in a payload that is also stored.
+_ROW_ID_TEXT = "\x00row-id\x00"
+_ROW_ID_JSON = json.dumps(_ROW_ID_TEXT)
 
 
 class _PayloadEncoder(DjangoJSONEncoder):
     def default(self, o: object) -> Any:
-        return "\x00row-id\x00" if isinstance(o, _RowId) else super().default(o)
+        return _ROW_ID_TEXT if isinstance(o, _RowId) else super().default(o)
 
 
 def insert_and_send(
