@@ -180,6 +180,7 @@
   }
 
   function release() {
+    clearTimeout(pressTimer);
     pressing = false;
     // After this task: the click that follows the release still finds its row.
     setTimeout(() => {
@@ -191,11 +192,18 @@
     });
   }
 
+  let pressTimer = 0;
   list.addEventListener("pointerdown", () => {
     pressing = true;
+    // A release this page never hears of (the pointer left the window, the
+    // window lost focus) must not freeze the standings: a press is not held
+    // for longer than this.
+    clearTimeout(pressTimer);
+    pressTimer = setTimeout(release, 2000);
   });
   window.addEventListener("pointerup", release);
   window.addEventListener("pointercancel", release);
+  window.addEventListener("blur", release);
 
   // --- the stream ----------------------------------------------------------------
   // Event ids look like "board-7:42". Within one connection they only grow; the

@@ -144,6 +144,22 @@ def test_leaderboard_update_during_a_press_waits_so_the_click_counts_for_that_ro
     assert ann.standings() == bob.standings() == expected_standings(board) == current
 
 
+def test_leaderboard_press_never_released_does_not_freeze_the_standings(
+    person: PersonFactory, board: Board
+) -> None:
+    ann, bob = open_pair(person, board)
+    button = ann.plus("Linus").bounding_box()
+    assert button is not None
+    ann.page.mouse.move(button["x"] + button["width"] / 2, button["y"] + button["height"] / 2)
+    ann.page.mouse.down()  # and never up: the release happened outside the page
+
+    bob.plus("Guido").click(click_count=3)
+    expect(ann.page.locator("#standings")).to_have_attribute("data-held", "true", timeout=LIVE_MS)
+    # Held for at most 2 s, then shown.
+    expect(ann.score("Guido")).to_have_attribute("data-score", "3", timeout=LIVE_MS + 2000)
+    assert ann.standings() == expected_standings(board)
+
+
 def test_leaderboard_page_offline_while_others_click_shows_current_standings(
     person: PersonFactory, browser: Browser, board: Board
 ) -> None:
