@@ -1,6 +1,6 @@
 """`make bench`: run the benchmark scenarios and write bench/results/.
 
-    python -m bench                       # every scenario at full size (about 45 minutes)
+    python -m bench                       # every scenario at full size (about 55 minutes)
     python -m bench --quick               # smoke sizes, seconds (what `make test` runs)
     python -m bench --scenario fanout --scenario ingest
     python -m bench --pushpin-set handler.message_rate=2500   # try a pushpin.conf value
