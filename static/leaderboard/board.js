@@ -168,6 +168,7 @@
   // player, or lose it (the click goes to the common ancestor of the two
   // targets). It is shown once the click has been dispatched.
   let pressing = false;
+  let pressTimer = 0;
   let held = null;
 
   function show(standings, animate) {
@@ -192,7 +193,6 @@
     });
   }
 
-  let pressTimer = 0;
   list.addEventListener("pointerdown", () => {
     pressing = true;
     // A release this page never hears of (the pointer left the window, the
