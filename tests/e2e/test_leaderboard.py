@@ -121,14 +121,19 @@ def test_leaderboard_quick_clicks_from_two_people_end_on_exact_totals(
 # --- story 5: reconnecting ---------------------------------------------------------------
 
 
+def press(someone: Person, name: str) -> None:
+    """Press (and hold) the mouse on ``name``'s ``+1`` button."""
+    button = someone.plus(name).bounding_box()
+    assert button is not None
+    someone.page.mouse.move(button["x"] + button["width"] / 2, button["y"] + button["height"] / 2)
+    someone.page.mouse.down()
+
+
 def test_leaderboard_update_during_a_press_waits_so_the_click_counts_for_that_row(
     person: PersonFactory, board: Board
 ) -> None:
     ann, bob = open_pair(person, board)
-    button = ann.plus("Linus").bounding_box()
-    assert button is not None
-    ann.page.mouse.move(button["x"] + button["width"] / 2, button["y"] + button["height"] / 2)
-    ann.page.mouse.down()
+    press(ann, "Linus")
 
     # While Ann's button is pressed, Bob's clicks lift Guido above Linus.
     bob.plus("Guido").click(click_count=3)
@@ -148,10 +153,7 @@ def test_leaderboard_press_never_released_does_not_freeze_the_standings(
     person: PersonFactory, board: Board
 ) -> None:
     ann, bob = open_pair(person, board)
-    button = ann.plus("Linus").bounding_box()
-    assert button is not None
-    ann.page.mouse.move(button["x"] + button["width"] / 2, button["y"] + button["height"] / 2)
-    ann.page.mouse.down()  # and never up: the release happened outside the page
+    press(ann, "Linus")  # and never released: that happened outside the page
 
     bob.plus("Guido").click(click_count=3)
     expect(ann.page.locator("#standings")).to_have_attribute("data-held", "true", timeout=LIVE_MS)
