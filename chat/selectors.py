@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django_eventstream.utils import get_storage, make_id
+from django_eventstream.utils import make_id
 
 from chat.models import Message
-from chatdemo import realtime
+from realtime import log
+from realtime.channels import room_channel
 
 HISTORY_LIMIT = 50
 
@@ -36,10 +37,10 @@ def room_history(*, room: str, limit: int = HISTORY_LIMIT) -> RoomHistory:
     query as the messages, so that a subscriber that starts from it gets
     exactly the messages committed after this snapshot: none missed, none twice.
     """
-    channel = realtime.room_channel(room)
+    channel = room_channel(room)
     messages = list(Message.objects.filter(room=room).order_by("-id")[:limit])
     if messages and messages[0].event_id is not None:
         last = messages[0].event_id
     else:
-        last = get_storage().get_current_id(channel)
+        last = log.current_id(channel)
     return RoomHistory(messages=messages, last_event_id=make_id({channel: last}))

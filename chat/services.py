@@ -5,7 +5,8 @@ from __future__ import annotations
 from chat.models import Message
 from chat.selectors import message_payload
 from chat.validation import validate_nickname, validate_room, validate_text
-from chatdemo import realtime
+from realtime import log
+from realtime.channels import room_channel
 
 
 def message_post(*, room: str, author: str, text: str) -> Message:
@@ -19,7 +20,7 @@ def message_post(*, room: str, author: str, text: str) -> Message:
     author = validate_nickname(author)
     text = validate_text(text)
     message = Message(room=room, author=author, text=text)
-    realtime.insert_and_send(
-        realtime.room_channel(room), "message", message, message_payload, event_id_field="event_id"
+    log.insert_and_send(
+        room_channel(room), "message", message, message_payload, event_id_field="event_id"
     )
     return message

@@ -21,8 +21,9 @@ from chat.validation import (
     validate_nickname,
     validate_room,
 )
-from chatdemo import realtime
 from chatdemo.http import FieldError, allow_methods, field_error_response
+from realtime.channels import room_channel
+from realtime.stream import stream
 
 FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
@@ -75,12 +76,12 @@ def messages(request: HttpRequest, room: str) -> HttpResponse:
 @csrf_exempt  # so that a wrong method gets the API's JSON 405, not a CSRF page
 @allow_methods("GET")
 def events(request: HttpRequest, room: str) -> HttpResponse:
-    """The room's ``message`` events as SSE (see chatdemo.realtime)."""
+    """The room's ``message`` events as SSE (see realtime.stream)."""
     try:
         room = validate_room(room)
     except FieldError as error:
         return field_error_response(error)
-    return realtime.stream(request, realtime.room_channel(room))
+    return stream(request, room_channel(room))
 
 
 def join(request: HttpRequest) -> HttpResponse:

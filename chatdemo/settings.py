@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_eventstream",
+    "realtime",
     "chatdemo",
     "chat",
     "leaderboard",
@@ -163,7 +164,7 @@ if DATABASE_POOL_MAX_SIZE > 0 and DATABASES["default"]["ENGINE"].endswith("postg
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded fallback of `make run`. BEGIN IMMEDIATE takes SQLite's write
     # lock when a transaction starts, so writers queue up as they do on
-    # PostgreSQL's row lock (realtime.lock_channel's select_for_update is a
+    # PostgreSQL's row lock (realtime.log.lock_channel's select_for_update is a
     # no-op on SQLite) instead of failing with "database is locked" on upgrade.
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
     DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
@@ -221,9 +222,18 @@ GRIP_URL = _grip.url
 if _grip.verify_key:
     GRIP_VERIFY_KEY = _grip.verify_key
 
-# Events are stored in PostgreSQL (reliable mode): a client that reconnects
-# with Last-Event-ID, and Pushpin's recovery requests, are answered from it.
-EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
+# Events are stored in our event log (realtime.models), in PostgreSQL: a
+# client that reconnects with Last-Event-ID, and Pushpin's recovery requests,
+# are answered from it through django-eventstream's storage class.
+EVENTSTREAM_STORAGE_CLASS = "realtime.storage.EventLogStorage"
+# How long the log keeps events for clients that resume; a channel's latest
+# event is kept however old it is.
+REALTIME_EVENT_RETENTION_HOURS = env_int("REALTIME_EVENT_RETENTION_HOURS", 24)
+# Events per answer to a resume or recovery request behind the proxy. An
+# answer always holds the stream (realtime.storage); when it leaves events
+# behind, the proxy comes back for them after REALTIME_CATCH_UP_SECONDS.
+REALTIME_PAGE_SIZE = env_int("REALTIME_PAGE_SIZE", 100)
+REALTIME_CATCH_UP_SECONDS = env_int("REALTIME_CATCH_UP_SECONDS", 1)
 
 # How long Pushpin keeps an idle stream before it re-requests its Grip-Link
 # "next" URL. django-eventstream leaves it to Pushpin's default (120 s), which
@@ -231,12 +241,11 @@ EVENTSTREAM_STORAGE_CLASS = "django_eventstream.storage.DjangoModelStorage"
 # (django-eventstream issue #174). Missed publishes are recovered well before
 # this fires (Pushpin recovers on the next publish's prev-id gap), so the
 # timer is only a last resort; 600 s keeps idle cost at one request per
-# subscriber per 10 minutes. It must stay below the 3600 s lifetime of the
-# link's signed es-meta token.
+# subscriber per 10 minutes.
 EVENTSTREAM_NEXT_LINK_TIMEOUT = env_int("EVENTSTREAM_NEXT_LINK_TIMEOUT", 600)
 
 # A board's standings are published as one snapshot per interval at most,
-# however fast the clicks come (chatdemo.realtime.snapshot_after_commit): at
+# however fast the clicks come (realtime.publish.snapshot_after_commit): at
 # 1,000 subscribers, one update per click overloaded Pushpin near 35 clicks/s
 # (docs/BENCHMARKS.md). The last click is always in the last snapshot.
 REALTIME_SNAPSHOT_INTERVAL_MS = env_int("REALTIME_SNAPSHOT_INTERVAL_MS", 100)
@@ -257,5 +266,6 @@ LOGGING = {
         "chatdemo": {"level": LOG_LEVEL},
         "chat": {"level": LOG_LEVEL},
         "leaderboard": {"level": LOG_LEVEL},
+        "realtime": {"level": LOG_LEVEL},
     },
 }

@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from chatdemo import realtime
 from chatdemo.http import allow_methods
+from realtime.health import proxy_status
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -22,7 +22,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> JsonResponse:
     """``{"ok": ..., "database": {...}, "grip": {...}}``: 200 when both answer, 503 otherwise."""
     database = database_status()
-    grip = realtime.proxy_status()
+    grip = proxy_status()
     ok = database["ok"] and grip["ok"]
     return JsonResponse({"ok": ok, "database": database, "grip": grip}, status=200 if ok else 503)
 

@@ -11,7 +11,7 @@ RANK_ORDER = ["-score", "score_changed_at", "id"]
 
 
 class Board(models.Model):
-    """A leaderboard. Its ``update`` events go to ``realtime.board_channel(board.pk)``."""
+    """A leaderboard. Its ``update`` events go to ``realtime.channels.board_channel(board.pk)``."""
 
     name = models.CharField(max_length=NAME_MAX_LENGTH)
     created = models.DateTimeField(default=timezone.now)

@@ -1,7 +1,7 @@
 """Writes of leaderboard data. Every write publishes the board's standings.
 
 Every ``update`` event is built in a transaction that first locks the board's
-channel (:func:`chatdemo.realtime.lock_channel`), by :func:`_publish_standings`
+channel (:func:`realtime.log.lock_channel`), by :func:`_publish_standings`
 or :func:`board_refresh`: builders of one board take turns, so a later event id always carries
 standings read after the earlier one's, and no score ever goes down from one
 event to the next. Events are published only after commit: no client sees a
@@ -17,10 +17,11 @@ from django.db import transaction
 from django.db.models import DateTimeField, F, Func
 from django.db.models.sql import UpdateQuery
 
-from chatdemo import realtime
 from leaderboard import selectors
 from leaderboard.models import Board, Player
 from leaderboard.validation import validate_name, validate_player_names
+from realtime import log, publish
+from realtime.channels import board_channel
 
 DEFAULT_BOARD_NAME = "Default"
 DEFAULT_PLAYERS = ("Ada", "Grace", "Linus", "Margaret", "Guido")
@@ -48,7 +49,7 @@ class StatementTimestamp(Func):
 def _publish_standings(board_id: int) -> int:
     """Store the board's current standings as an ``update`` event; published after commit."""
     standings = selectors.board_standings(board_id=board_id)
-    return realtime.send(realtime.board_channel(board_id), "update", standings)
+    return log.send(board_channel(board_id), "update", standings)
 
 
 def board_refresh(*, board_id: int) -> int | None:
@@ -58,14 +59,14 @@ def board_refresh(*, board_id: int) -> int | None:
     clicks (coalesced) and when a subscriber connects; the lock-free check
     first keeps an unchanged board from taking the channel lock.
     """
-    channel = realtime.board_channel(board_id)
-    if realtime.is_latest(channel, selectors.board_standings(board_id=board_id)):
+    channel = board_channel(board_id)
+    if log.is_latest(channel, selectors.board_standings(board_id=board_id)):
         return None
     with transaction.atomic():
-        realtime.lock_channel(channel)
+        log.lock_channel(channel)
         # Read again under the lock: another writer may have stored them meanwhile.
         standings = selectors.board_standings(board_id=board_id)
-        return realtime.send_changed(channel, "update", standings)
+        return log.send_changed(channel, "update", standings)
 
 
 def _score_add_sql(board_id: int, player_id: int) -> tuple[str, list[object]]:
@@ -82,7 +83,7 @@ def score_add(*, board_id: int, player_id: int) -> Player:
 
     After commit, :func:`board_refresh` stores and publishes the board's
     standings as an ``update`` on channel ``board-<board_id>``, coalesced by
-    :func:`chatdemo.realtime.snapshot_after_commit`: clicks within
+    :func:`realtime.publish.snapshot_after_commit`: clicks within
     ``REALTIME_SNAPSHOT_INTERVAL_MS`` share one update, which includes them
     all. Raises :class:`NotFound` (``board`` or ``player``) when the pair names
     no player; then nothing is written.
@@ -94,9 +95,7 @@ def score_add(*, board_id: int, player_id: int) -> Player:
     player = next(iter(Player.objects.raw(*_score_add_sql(board_id, player_id))), None)
     if player is None:
         raise selectors.player_not_found(board_id=board_id)
-    realtime.snapshot_after_commit(
-        realtime.board_channel(board_id), lambda: board_refresh(board_id=board_id)
-    )
+    publish.snapshot_after_commit(board_channel(board_id), lambda: board_refresh(board_id=board_id))
     return player
 
 
@@ -111,7 +110,7 @@ def board_create(*, name: object, players: Sequence[object]) -> Board:
     player_names = validate_player_names(players)
     with transaction.atomic():
         board = Board.objects.create(name=board_name)
-        realtime.lock_channel(realtime.board_channel(board.pk))
+        log.lock_channel(board_channel(board.pk))
         # One at a time, so that ids (the last tie-break) follow the given order.
         for player_name in player_names:
             Player.objects.create(board=board, name=player_name)
@@ -125,7 +124,7 @@ def board_reset(*, board_id: int) -> Board:
     Raises :class:`NotFound` for ``board``.
     """
     with transaction.atomic():
-        realtime.lock_channel(realtime.board_channel(board_id))
+        log.lock_channel(board_channel(board_id))
         board = selectors.board_get(board_id=board_id)
         Player.objects.filter(board_id=board_id).update(
             score=0, score_changed_at=StatementTimestamp()
@@ -141,7 +140,7 @@ def board_publish(*, board_id: int) -> int:
     whose replayable latest event has expired. Raises :class:`NotFound` for ``board``.
     """
     with transaction.atomic():
-        realtime.lock_channel(realtime.board_channel(board_id))
+        log.lock_channel(board_channel(board_id))
         selectors.board_get(board_id=board_id)
         return _publish_standings(board_id)
 

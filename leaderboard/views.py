@@ -8,10 +8,11 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 
-from chatdemo import realtime
 from chatdemo.http import FieldError, allow_methods, field_error_response
 from leaderboard import selectors, services
 from leaderboard.validation import parse_id
+from realtime.channels import board_channel
+from realtime.stream import stream, wants_stream
 
 
 @csrf_exempt  # so that a wrong method gets the API's JSON 405, not a CSRF page
@@ -20,10 +21,10 @@ def board(request: HttpRequest, board_id: str) -> HttpResponse:
     """The standings: JSON, or with ``Accept: text/event-stream`` an SSE stream of ``update`` events."""
     try:
         found = selectors.board_get(board_id=parse_id(board_id, field="board"))
-        if realtime.wants_stream(request):
-            response = realtime.stream(
+        if wants_stream(request):
+            response = stream(
                 request,
-                realtime.board_channel(found.pk),
+                board_channel(found.pk),
                 replay_latest=True,
                 snapshot=lambda: services.board_publish(board_id=found.pk),
                 refresh=lambda: services.board_refresh(board_id=found.pk),

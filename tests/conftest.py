@@ -22,8 +22,8 @@ import httpx
 import pytest
 from django.conf import settings as django_settings
 
-from chatdemo import realtime
 from chatdemo.stack import AppServer, Pushpin, PushpinPorts, StackError, free_port, wait_until
+from realtime import publish
 from tests.sse import Subscriber
 
 
@@ -56,7 +56,7 @@ def published(monkeypatch: pytest.MonkeyPatch) -> Published:
     def record(channel: str, event_type: str, data: str, event_id: int) -> None:
         calls.append((channel, event_type, json.loads(data)))
 
-    monkeypatch.setattr(realtime, "_publish", record)
+    monkeypatch.setattr(publish, "deliver", record)
     return calls
 
 
@@ -75,7 +75,9 @@ READY_PATH = "/rooms/stack-ready/events/"
 class Stack:
     """Pushpin in front of the app (daphne), both against the test database."""
 
-    def __init__(self, workdir: Path, app_count: int = 1) -> None:
+    def __init__(
+        self, workdir: Path, app_count: int = 1, app_env: dict[str, str] | None = None
+    ) -> None:
         self.workdir = workdir
         db = django_settings.DATABASES["default"]
         self.database_url = (
@@ -95,6 +97,7 @@ class Stack:
             "GRIP_URL": self.pushpin.grip_url(),
             "DJANGO_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            **(app_env or {}),
         }
         self.apps = [
             AppServer(port=port, env=env, log_path=workdir / f"app-{port}.log")

@@ -9,8 +9,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from chatdemo import realtime, stack
+from chatdemo import stack
 from chatdemo.settings import GRIP_URL
+from realtime import channels
 
 
 @pytest.mark.django_db
@@ -31,7 +32,7 @@ def _callbacks(resolver: URLResolver) -> list:
 
 
 def test_sse_routes_never_let_clients_choose_channels() -> None:
-    """Every SSE endpoint goes through realtime.stream; none mounts django-eventstream's
+    """Every SSE endpoint goes through realtime.stream.stream; none mounts django-eventstream's
     own view, which would let a client pick any channel with ?channel=."""
     from django_eventstream import views as eventstream_views
 
@@ -40,8 +41,8 @@ def test_sse_routes_never_let_clients_choose_channels() -> None:
 
 
 def test_channel_names_come_from_realtime() -> None:
-    assert realtime.room_channel("lobby") == "room-lobby"
-    assert realtime.board_channel(3) == "board-3"
+    assert channels.room_channel("lobby") == "room-lobby"
+    assert channels.board_channel(3) == "board-3"
 
 
 def test_default_grip_url_key_matches_pushpin_conf() -> None:

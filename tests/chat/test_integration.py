@@ -10,6 +10,7 @@ import pytest
 from django.db import transaction
 
 from chat.services import message_post
+from realtime import publish
 from tests.conftest import Stack
 from tests.sse import Subscriber
 
@@ -145,16 +146,14 @@ def test_failed_publish_is_recovered_from_the_database(
 ) -> None:
     """A committed message whose publish never reaches Pushpin is still delivered:
     the next publish's prev-id reveals the gap and Pushpin fetches it from the app."""
-    from chatdemo import realtime
-
     sub = live_db.subscribe(f"/rooms/{room}/events/")
     subscribers.append(sub)
     sub.wait_open()
-    real_publish = realtime._publish
-    monkeypatch.setattr(realtime, "_publish", lambda *args: None)  # the publish is lost
+    real_deliver = publish.deliver
+    monkeypatch.setattr(publish, "deliver", lambda *args: None)  # the publish is lost
     with transaction.atomic():
         lost = message_post(room=room, author="Ann", text="publish lost")
-    monkeypatch.setattr(realtime, "_publish", real_publish)
+    monkeypatch.setattr(publish, "deliver", real_deliver)
     with transaction.atomic():
         message_post(room=room, author="Ann", text="next")
     events = sub.wait_count("message", 2, timeout=20)

@@ -4,12 +4,12 @@ from typing import Any
 
 import pytest
 from django.db import transaction
-from django_eventstream.models import Event
 
 from chat.models import Message
 from chat.selectors import message_payload, room_history
 from chat.services import message_post
 from chatdemo.http import FieldError
+from realtime.models import Event
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def test_message_post_stores_message_and_publishes_after_commit(
 
 def test_message_post_stores_event_in_same_transaction(published: list) -> None:
     message = message_post(room="lobby", author="Ann", text="hello")
-    event = Event.objects.get(channel="room-lobby", eid=message.event_id)
+    event = Event.objects.get(channel__name="room-lobby", seq=message.event_id)
     assert event.type == "message"
     assert message.event_id == 1
 
@@ -45,7 +45,7 @@ def test_message_post_rolled_back_publishes_nothing(
         raise RuntimeError("roll back")
     assert published == []
     assert not Message.objects.exists()
-    assert not Event.objects.filter(channel="room-lobby", type="message").exists()
+    assert not Event.objects.filter(channel__name="room-lobby", type="message").exists()
 
 
 def test_message_post_invalid_field_stores_nothing(published: list) -> None:

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from django_eventstream.models import Event
 
 from chat.models import Message
 from chat.validation import NICKNAME_MAX_LENGTH, TEXT_MAX_LENGTH
+from realtime.models import Event
 
 pytestmark = pytest.mark.django_db
 

@@ -24,7 +24,7 @@ import yaml
 from django.db import transaction
 
 from chat.services import message_post
-from chatdemo import deployconf, realtime
+from chatdemo import deployconf
 from chatdemo.stack import (
     PUSHPIN_CONF,
     ROOT,
@@ -35,6 +35,7 @@ from chatdemo.stack import (
     read_config,
     wait_until,
 )
+from realtime import publish
 from tests.conftest import READY_PATH, Stack
 from tests.sse import Subscriber
 
@@ -257,11 +258,11 @@ def test_container_pushpin_conf_carries_chat_and_recovers_a_lost_publish(
     assert sub.response_headers is not None
     assert not [h for h in sub.response_headers if h.startswith("grip-")]
 
-    real_publish = realtime._publish
-    monkeypatch.setattr(realtime, "_publish", lambda *args: None)  # this publish is lost
+    real_deliver = publish.deliver
+    monkeypatch.setattr(publish, "deliver", lambda *args: None)  # this publish is lost
     with transaction.atomic():
         message_post(room=room, author="Ann", text="lost")
-    monkeypatch.setattr(realtime, "_publish", real_publish)
+    monkeypatch.setattr(publish, "deliver", real_deliver)
     with transaction.atomic():
         message_post(room=room, author="Ann", text="next")
     # Pushpin fetched "lost" from the app through the runner's zurl (Grip-Link recovery).

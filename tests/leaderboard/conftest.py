@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.test import TestCase
-from django_eventstream.models import Event, EventCounter
 
 from leaderboard import services
 from leaderboard.models import Board, Player
+from realtime.models import Channel, Event
 
 PLAYERS = ["Ann", "Bob", "Cleo"]
 
@@ -30,8 +30,8 @@ def stored_state() -> tuple[list[tuple[str, int, int]], list[tuple[str, str, int
     """Everything a write could change: scores, stored events, channel counters."""
     return (
         sorted(Player.objects.values_list("name", "board_id", "score")),
-        sorted(Event.objects.values_list("channel", "type", "eid")),
-        sorted(EventCounter.objects.values_list("name", "value")),
+        sorted(Event.objects.values_list("channel__name", "type", "seq")),
+        sorted(Channel.objects.values_list("name", "last_id")),
     )
 
 

@@ -1,17 +1,16 @@
 from __future__ import annotations
 
 import concurrent.futures
-import json
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
-from django_eventstream.models import Event, EventCounter
 
 from chatdemo.http import FieldError
 from leaderboard import selectors, services
 from leaderboard.models import Board, Player
 from leaderboard.validation import NotFound
+from realtime.models import Channel, Event
 from tests.leaderboard.conftest import PLAYERS, click, players_of, scores, stored_state
 
 pytestmark = pytest.mark.django_db
@@ -23,8 +22,8 @@ def channel(board: Board) -> str:
 
 def stored_updates(board: Board) -> list[tuple[int, Any]]:
     """(event id, standings) of the board's stored ``update`` events, oldest first."""
-    events = Event.objects.filter(channel=channel(board), type="update").order_by("eid")
-    return [(e.eid, json.loads(json.loads(e.data))) for e in events]
+    events = Event.objects.filter(channel__name=channel(board), type="update").order_by("seq")
+    return [(e.seq, e.data) for e in events]
 
 
 def test_score_add_adds_one_and_publishes_standings_after_commit(
@@ -242,4 +241,4 @@ def test_default_board_ensure_creates_one_board_with_five_players_once(published
     assert Board.objects.count() == 1
     assert [p.name for p in first.players.order_by("id")] == list(services.DEFAULT_PLAYERS)
     assert len(services.DEFAULT_PLAYERS) == 5
-    assert EventCounter.objects.get(name=channel(first)).value == 1
+    assert Channel.objects.get(name=channel(first)).last_id == 1

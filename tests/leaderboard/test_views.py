@@ -253,17 +253,25 @@ def test_board_stream_next_link_request_delivers_a_state_whose_update_never_came
     )
 
 
-def test_board_stream_with_expired_events_stores_a_fresh_snapshot(
+def test_board_stream_after_trim_replays_the_kept_latest_event(
     api: Client, board: Board, published: list
 ) -> None:
-    from django_eventstream.models import Event
+    import datetime
 
-    Event.objects.filter(channel=f"board-{board.pk}").delete()  # as django-eventstream's trim does
+    from django.utils import timezone
+
+    from realtime import log
+    from realtime.models import Event
+
+    services.board_reset(board_id=board.pk)
+    services.board_publish(board_id=board.pk)
+    long_ago = timezone.now() - log.retention() - datetime.timedelta(hours=1)
+    Event.objects.update(created=long_ago)
+    assert log.trim() == 2
     response = api.get(f"/boards/{board.pk}/", HTTP_ACCEPT="text/event-stream", **proxied())
     body = response.content.decode()
     assert "stream-reset" not in body
     assert body.count("event: update") == 1
-    # Two snapshots: the first is the stored predecessor the replay resumes after.
     assert f"id: board-{board.pk}:3\n" in body
     assert response["Grip-Channel"].startswith(f"events-board-{board.pk}; prev-id=3")
 

@@ -1,4 +1,4 @@
-"""realtime.Coalescer: at most one run per interval per key, and always a run after the last request."""
+"""publish.Coalescer: at most one run per interval per key, and always a run after the last request."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chatdemo import realtime
+from realtime import publish
 
 INTERVAL = 0.2
 WAIT = 5.0  # the hard timeout on every wait for a run
@@ -42,12 +42,12 @@ class Job:
 
 
 @pytest.fixture
-def coalescer() -> realtime.Coalescer:
-    return realtime.Coalescer(lambda: INTERVAL)
+def coalescer() -> publish.Coalescer:
+    return publish.Coalescer(lambda: INTERVAL)
 
 
 def test_coalescer_first_request_runs_at_once_in_the_callers_thread(
-    coalescer: realtime.Coalescer,
+    coalescer: publish.Coalescer,
 ) -> None:
     job = Job()
     coalescer.request("board-1", job)
@@ -55,7 +55,7 @@ def test_coalescer_first_request_runs_at_once_in_the_callers_thread(
 
 
 def test_coalescer_requests_within_the_interval_share_one_later_run(
-    coalescer: realtime.Coalescer,
+    coalescer: publish.Coalescer,
 ) -> None:
     job = Job()
     for _ in range(5):
@@ -72,7 +72,7 @@ def test_coalescer_requests_within_the_interval_share_one_later_run(
 
 
 def test_coalescer_request_during_a_run_gets_one_more_run_after_it(
-    coalescer: realtime.Coalescer,
+    coalescer: publish.Coalescer,
 ) -> None:
     job = Job()
     job.hold = threading.Event()
@@ -90,7 +90,7 @@ def test_coalescer_request_during_a_run_gets_one_more_run_after_it(
     assert len(job.runs) == 2
 
 
-def test_coalescer_keys_do_not_wait_for_each_other(coalescer: realtime.Coalescer) -> None:
+def test_coalescer_keys_do_not_wait_for_each_other(coalescer: publish.Coalescer) -> None:
     one, two = Job(), Job()
     coalescer.request("board-1", one)
     coalescer.request("board-2", two)
@@ -98,7 +98,7 @@ def test_coalescer_keys_do_not_wait_for_each_other(coalescer: realtime.Coalescer
 
 
 def test_coalescer_failed_run_is_logged_and_retried_without_another_request(
-    coalescer: realtime.Coalescer, caplog: Any
+    coalescer: publish.Coalescer, caplog: Any
 ) -> None:
     job = Job()
     job.fail = 2
@@ -117,7 +117,7 @@ def test_coalescer_failed_run_is_logged_and_retried_without_another_request(
 def test_coalescer_gives_up_after_retries_until_the_next_request(
     monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
-    coalescer = realtime.Coalescer(lambda: 0.01)
+    coalescer = publish.Coalescer(lambda: 0.01)
     monkeypatch.setattr(coalescer, "RETRIES", 2)
     monkeypatch.setattr(coalescer, "RETRY_MAX", 0.05)
     job = Job()

@@ -1,0 +1,251 @@
+"""Writes to the event log: a channel's events, stored in the writer's transaction.
+
+How a service stores an event:
+
+1. It opens ``transaction.atomic()`` and calls :func:`lock_channel`, which
+   takes the channel's row lock (``Channel.last_id``): writers of one channel
+   queue up until commit, so rows written after the lock get ids in the
+   channel's event order.
+2. It writes its rows, then calls :func:`send`, which appends the event to the
+   log in the same transaction. A rollback discards the rows and the event,
+   and nothing is delivered.
+
+A service that writes one row per event (a chat message) calls
+:func:`insert_and_send` instead: the same steps, on PostgreSQL in a single
+statement, so that the channel's lock is held for one round trip.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from realtime import publish
+from realtime.channels import EventType
+from realtime.models import Channel, Event
+
+logger = logging.getLogger("realtime.log")
+
+
+def lock_channel(channel: str) -> int:
+    """Serialize writers of ``channel`` until the current transaction ends.
+
+    Call it first in the transaction, before writing the rows the event
+    describes, so that their ids follow the channel's event order. Returns the
+    id that the transaction's next :func:`send` on ``channel`` will get.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("lock_channel() must run inside transaction.atomic()")
+    locked = Channel.objects.select_for_update().filter(name=channel)
+    last_id = locked.values_list("last_id", flat=True).first()
+    if last_id is None:
+        # get_or_create runs in its own savepoint, so two first writers of a
+        # new channel do not abort the caller's transaction on the unique name.
+        Channel.objects.get_or_create(name=channel)
+        last_id = locked.values_list("last_id", flat=True).get()
+    return last_id + 1
+
+
+def current_id(channel: str) -> int:
+    """The id of the channel's latest committed event; 0 when it has none."""
+    return Channel.objects.filter(name=channel).values_list("last_id", flat=True).first() or 0
+
+
+def append(channel: str, event_type: str, payload: dict[str, Any]) -> int:
+    """Store an event in the current transaction; returns its id in ``channel``.
+
+    The caller must hold :func:`lock_channel` for the channel.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("append() must run inside transaction.atomic()")
+    if not Channel.objects.filter(name=channel).update(last_id=F("last_id") + 1):
+        raise RuntimeError(f"append() needs lock_channel({channel!r}) first")
+    row = Channel.objects.only("pk", "last_id").get(name=channel)
+    Event.objects.create(channel=row, seq=row.last_id, type=event_type, data=payload)
+    return row.last_id
+
+
+def send(channel: str, event_type: EventType, payload: dict[str, Any]) -> int:
+    """:func:`append` an event, and deliver it after commit. Returns its id in ``channel``."""
+    data = json.dumps(payload, cls=DjangoJSONEncoder)
+    event_id = append(channel, event_type, json.loads(data))
+    _deliver_on_commit(channel, event_type, data, event_id)
+    return event_id
+
+
+def _deliver_on_commit(channel: str, event_type: str, data: str, event_id: int) -> None:
+    def committed() -> None:
+        trim_now_and_then()
+        publish.deliver(channel, event_type, data, event_id)
+
+    transaction.on_commit(committed)
+
+
+class _RowId:
+    """Stands for a row's primary key in a payload built before the row exists."""
+
+
+# A string PostgreSQL cannot store (it has a NUL), so it cannot collide with
+# anything in a payload that is also stored.
+_ROW_ID_TEXT = "\x00row-id\x00"
+_ROW_ID_JSON = json.dumps(_ROW_ID_TEXT)
+
+
+class _PayloadEncoder(DjangoJSONEncoder):
+    def default(self, o: object) -> Any:
+        return _ROW_ID_TEXT if isinstance(o, _RowId) else super().default(o)
+
+
+def insert_and_send(
+    channel: str,
+    event_type: EventType,
+    instance: models.Model,
+    payload: Callable[[Any], dict[str, Any]],
+    *,
+    event_id_field: str,
+) -> int:
+    """Insert ``instance`` and its event on ``channel``, atomically; deliver after commit.
+
+    The row and the event are one unit: ``instance``'s ``event_id_field`` is
+    set to the event's id, ``payload(instance)`` is the event's data, and a
+    rollback of the caller's transaction discards both and delivers nothing.
+    Row ids follow the channel's event order (the row is inserted under the
+    channel's lock), so subscribers see rows in id order. Returns the event id.
+
+    On PostgreSQL this is one statement: the channel's row is locked, the row
+    and the event are inserted, and (outside ``transaction.atomic()``) it
+    commits at once, so a busy channel's lock is held for one round trip
+    instead of five. ``payload`` is built before the row exists, with a
+    stand-in for the primary key that the statement replaces by the real id;
+    it must use ``instance.pk`` as a plain value.
+    """
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            setattr(instance, event_id_field, lock_channel(channel))
+            instance.save(force_insert=True)
+            return send(channel, event_type, payload(instance))
+
+    meta = instance._meta
+    event_field = meta.get_field(event_id_field)
+    fields = [f for f in meta.concrete_fields if f is not meta.pk and f is not event_field]
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    saved_pk = instance.pk
+    instance.pk = _RowId()
+    try:
+        text = json.dumps(payload(instance), cls=_PayloadEncoder)
+    finally:
+        instance.pk = saved_pk
+    head, _, tail = text.partition(_ROW_ID_JSON)
+    if _ROW_ID_JSON not in text or _ROW_ID_JSON in tail:
+        raise ValueError("payload(instance) must carry instance.pk exactly once")
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    pk, event_column = quote(meta.pk.column), quote(event_field.column)
+    # The channel's UPDATE takes its row lock before the row gets its id: the
+    # row's INSERT reads the channel's new last_id, so it runs after.
+    sql = f"""
+        WITH channel AS (
+            UPDATE {quote(Channel._meta.db_table)} SET last_id = last_id + 1
+            WHERE name = %s RETURNING id, last_id
+        ), inserted AS (
+            INSERT INTO {quote(meta.db_table)} ({columns}, {event_column})
+            SELECT {placeholders}, channel.last_id FROM channel
+            RETURNING {pk}, {event_column}
+        ), event AS (
+            INSERT INTO {quote(Event._meta.db_table)} (channel_id, seq, type, data, created)
+            SELECT channel.id, inserted.{event_column}, %s,
+                (%s::text || inserted.{pk} || %s::text)::jsonb, %s
+            FROM channel, inserted
+        )
+        SELECT {pk}, {event_column} FROM inserted
+    """  # noqa: S608 - quoted model tables and columns; every value is a parameter
+    params = [channel, *values, event_type, head, tail, timezone.now()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            # A channel's first event: create its row (in a savepoint of its
+            # own inside a transaction), then write it as any other.
+            Channel.objects.get_or_create(name=channel)
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    instance.pk, event_id = row[0], int(row[1])
+    setattr(instance, event_id_field, event_id)
+    instance._state.adding = False
+    _deliver_on_commit(channel, event_type, f"{head}{instance.pk}{tail}", event_id)
+    return event_id
+
+
+def send_changed(channel: str, event_type: EventType, payload: dict[str, Any]) -> int | None:
+    """:func:`send`, unless the channel's latest stored event already carries ``payload``.
+
+    For whole-state events: a snapshot that finds nothing new since the last
+    one stores and delivers nothing, and returns ``None``. The caller must
+    hold :func:`lock_channel` for the channel.
+    """
+    if is_latest(channel, payload):
+        return None
+    return send(channel, event_type, payload)
+
+
+def is_latest(channel: str, payload: dict[str, Any]) -> bool:
+    """Whether the channel's latest stored event carries ``payload`` (as a client decodes it).
+
+    Without :func:`lock_channel` the answer may be out of date by the time it
+    is used: a cheap first check, to be repeated under the lock before acting.
+    """
+    latest = (
+        Event.objects.filter(channel__name=channel)
+        .order_by("-seq")
+        .values_list("data", flat=True)
+        .first()
+    )
+    return latest == json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+
+
+def retention() -> datetime.timedelta:
+    """How long events are kept for clients that resume (``REALTIME_EVENT_RETENTION_HOURS``)."""
+    return datetime.timedelta(hours=settings.REALTIME_EVENT_RETENTION_HOURS)
+
+
+def trim() -> int:
+    """Delete events older than :func:`retention`, but never a channel's latest one.
+
+    A channel's latest event is what a new subscriber of a whole-state channel
+    (a board) replays, so it stays however old it is. Returns how many were deleted.
+    """
+    cutoff = timezone.now() - retention()
+    expired = Event.objects.filter(created__lt=cutoff).exclude(seq=F("channel__last_id"))
+    deleted, _ = expired.delete()
+    return deleted
+
+
+_TRIM_EVERY = 60.0  # seconds, per process
+_last_trim = 0.0
+
+
+def trim_now_and_then() -> None:
+    """:func:`trim`, at most once a minute per process; a failure is logged, never raised."""
+    global _last_trim
+    now = time.monotonic()
+    if now - _last_trim < _TRIM_EVERY:
+        return
+    _last_trim = now
+    try:
+        deleted = trim()
+        if deleted:
+            logger.info("trim events deleted=%d", deleted)
+    except Exception:  # a failed clean-up must not fail the request that triggered it
+        logger.exception("trim events failed")

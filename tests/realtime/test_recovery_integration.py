@@ -1,0 +1,78 @@
+"""Recovery through a real Pushpin can neither repeat nor skip events.
+
+With a page of two events, nearly every recovery leaves events behind, and
+Pushpin shares in-flight recovery requests between sessions by path and
+Grip-Last. An answer that depends on anything else (a cursor in the next
+link's query) would be handed to the wrong session: a repeat or a skip. Here
+100 raw subscribers follow one room while 8 writers post to it at once, and
+each subscriber's event ids must rise by exactly 1, from the first to the last.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from chatdemo.stack import StackError
+from tests.conftest import Stack
+from tests.sse import Subscriber
+
+pytestmark = pytest.mark.integration
+
+SUBSCRIBERS = 100
+WRITERS = 8
+MESSAGES_PER_WRITER = 40
+
+
+@pytest.fixture
+def paged_stack(
+    transactional_db: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """Pushpin and an app whose recovery answers hold two events at most."""
+    stack = Stack(tmp_path_factory.mktemp("paged"), app_env={"REALTIME_PAGE_SIZE": "2"})
+    try:
+        stack.start()
+    except StackError as error:
+        stack.stop()
+        pytest.fail(str(error), pytrace=False)
+    yield stack
+    stack.stop()
+
+
+def numbers(sub: Subscriber) -> list[int]:
+    return [int((e.id or "").rpartition(":")[2]) for e in sub.of_type("message")]
+
+
+def post_all(base_url: str, room: str, writer: int) -> None:
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for n in range(MESSAGES_PER_WRITER):
+            response = client.post(
+                f"/rooms/{room}/messages/", data={"from": f"w{writer}", "text": str(n)}
+            )
+            assert response.status_code == 200, response.text
+
+
+def test_under_ingest_every_subscriber_sees_each_event_once_in_order(
+    paged_stack: Stack, room: str, subscribers: list[Subscriber]
+) -> None:
+    for _ in range(SUBSCRIBERS):
+        subscribers.append(paged_stack.subscribe(f"/rooms/{room}/events/"))
+    for sub in subscribers:
+        sub.wait_open(timeout=30)
+    with concurrent.futures.ThreadPoolExecutor(WRITERS) as pool:
+        for done in [pool.submit(post_all, paged_stack.url, room, w) for w in range(WRITERS)]:
+            done.result()
+    total = WRITERS * MESSAGES_PER_WRITER
+    # One more message after all the others: a late repeat would come before it.
+    last = httpx.post(
+        f"{paged_stack.url}/rooms/{room}/messages/", data={"from": "z", "text": "end"}
+    )
+    assert last.status_code == 200, last.text
+    expected = list(range(1, total + 2))
+    for sub in subscribers:
+        sub.wait_for(lambda s: total + 1 in numbers(s), timeout=60, what="the last message")
+    wrong = {i: numbers(s) for i, s in enumerate(subscribers) if numbers(s) != expected}
+    assert wrong == {}, paged_stack.logs()
