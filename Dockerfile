@@ -22,6 +22,7 @@ COPY manage.py ./
 COPY chatdemo ./chatdemo
 COPY chat ./chat
 COPY leaderboard ./leaderboard
+COPY realtime ./realtime
 COPY templates ./templates
 COPY static ./static
 
@@ -35,5 +36,6 @@ USER app
 
 EXPOSE 8000
 # Migrations and the demo data run once per deploy (the compose `migrate` service),
-# not in every app process.
+# not in every app process. The same image runs the publisher, one per database:
+# `python manage.py realtime_publish` (the compose `publisher` service).
 CMD ["python", "-m", "daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "chatdemo.asgi:application"]

@@ -35,7 +35,15 @@ from pathlib import Path
 import httpx
 
 from chatdemo.devserver import dev_environment, ensure_database
-from chatdemo.stack import ROOT, AppServer, Pushpin, PushpinPorts, free_port, running
+from chatdemo.stack import (
+    ROOT,
+    AppServer,
+    PublisherServer,
+    Pushpin,
+    PushpinPorts,
+    free_port,
+    running,
+)
 from tests.sse import SSEEvent, Subscriber
 
 PLAYERS = ["Ann", "Bob", "Cleo", "Dan", "Eve"]
@@ -116,7 +124,9 @@ def main() -> int:
         else:
             env["GRIP_URL"] = pushpin.grip_url()
         app = AppServer(port=app_port, env=env, log_path=Path(tmp) / "app.log")
-        components = (app,) if args.direct else (app, pushpin)
+        # The publisher takes the board's snapshots, in direct mode too.
+        publisher = PublisherServer(env=env, log_path=Path(tmp) / "publisher.log")
+        components = (app, publisher) if args.direct else (app, publisher, pushpin)
         with running(*components):
             base = app.url if args.direct else pushpin.url
             board_id = create_board(env)

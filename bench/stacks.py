@@ -22,6 +22,7 @@ from chatdemo.stack import (
     ROOT,
     AppServer,
     Process,
+    PublisherServer,
     Pushpin,
     PushpinPorts,
     free_port,
@@ -77,6 +78,7 @@ class Target:
     workdir: Path
     pushpin: Pushpin | None = None
     apps: list[AppServer] = field(default_factory=list)
+    publisher: PublisherServer | None = None
     origin: Process | None = None
 
     @property
@@ -99,6 +101,8 @@ class Target:
                 found[process.name] = [process.pid]
         if self.apps:
             found["app"] = [a.process.pid for a in self.apps if a.process is not None]
+        if self.publisher is not None and self.publisher.process is not None:
+            found["publisher"] = [self.publisher.process.pid]
         if self.origin is not None:
             found["origin"] = [self.origin.pid]
         return found
@@ -113,6 +117,8 @@ class Target:
     def stop(self) -> None:
         if self.pushpin is not None:
             self.pushpin.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
         for app in self.apps:
             app.stop()
         if self.origin is not None:
@@ -148,9 +154,11 @@ def start_app(
         target.apps.append(
             AppServer(port=port, env=env, log_path=workdir / f"app-{port}.log", extra_args=extra)
         )
+    target.publisher = PublisherServer(env=env, log_path=workdir / "publisher.log")
     try:
         for app in target.apps:
             app.start()
+        target.publisher.start()
         if target.pushpin is not None:
             target.pushpin.start()
     except BaseException:

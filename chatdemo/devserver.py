@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from chatdemo.stack import ROOT, AppServer, Pushpin, PushpinPorts, StackError
+from chatdemo.stack import ROOT, AppServer, PublisherServer, Pushpin, PushpinPorts, StackError
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chatdemo"
 PUSHPIN_BINARIES = ("pushpin", "zurl", "condure")
@@ -268,7 +268,8 @@ def main() -> int:
         run_dir.mkdir(parents=True, exist_ok=True)
         env["DATABASE_URL"] = choose_database(env, run_dir)
         with_proxy = pushpin_available(env)
-        # No proxy is up yet: the demo data's events are stored, not published.
+        # No proxy is up yet: the demo data's events are stored; the publisher
+        # publishes them once it runs.
         setup_env = {**env, "GRIP_URL": ""}
         migrate_and_seed(env=setup_env)
     except (StackError, subprocess.CalledProcessError) as error:
@@ -291,6 +292,7 @@ def main() -> int:
         url = f"http://localhost:{ports.app}/"
         how = "the app serves the streams itself over ASGI"
     app = AppServer(port=ports.app, env=env, log_path=run_dir / "app.log")
+    publisher = PublisherServer(env=env, log_path=run_dir / "publisher.log")
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -300,14 +302,16 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         app.start()
+        publisher.start()
         if pushpin is not None:
             pushpin.start()
         say(
             f"\n  Open {url}  (chat and leaderboard; {how})\n"
-            f"  The app's log (one line per request and per publish): {app.log_path}\n"
+            f"  The app's log (one line per request): {app.log_path}\n"
+            f"  The publisher's log: {publisher.log_path}\n"
             "  Press Ctrl-C to stop.\n"
         )
-        processes = [app.process, *(pushpin.processes if pushpin else [])]
+        processes = [app.process, publisher.process, *(pushpin.processes if pushpin else [])]
         while all(p is not None and p.alive() for p in processes):
             time.sleep(0.5)
         print("a process exited; stopping", file=sys.stderr)
@@ -321,6 +325,7 @@ def main() -> int:
     finally:
         if pushpin is not None:
             pushpin.stop()
+        publisher.stop()
         app.stop()
 
 

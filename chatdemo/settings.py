@@ -234,6 +234,16 @@ REALTIME_EVENT_RETENTION_HOURS = env_int("REALTIME_EVENT_RETENTION_HOURS", 24)
 # behind, the proxy comes back for them after REALTIME_CATCH_UP_SECONDS.
 REALTIME_PAGE_SIZE = env_int("REALTIME_PAGE_SIZE", 100)
 REALTIME_CATCH_UP_SECONDS = env_int("REALTIME_CATCH_UP_SECONDS", 1)
+# The publisher process (manage.py realtime_publish): events per batch; how
+# long it waits for a notification before it looks anyway (on SQLite, its poll
+# interval, as for direct-mode streams); and how often it re-reads every
+# channel, for anything whose notification was lost.
+REALTIME_PUBLISH_BATCH = env_int("REALTIME_PUBLISH_BATCH", 500)
+REALTIME_POLL_MS = env_int("REALTIME_POLL_MS", 250)
+REALTIME_SWEEP_SECONDS = env_int("REALTIME_SWEEP_SECONDS", 60)
+# Whole-state channels, whose events the publisher takes as snapshots: a
+# channel prefix -> the function that stores that channel's current state.
+REALTIME_SNAPSHOTS = {"board-": "leaderboard.services.board_snapshot"}
 
 # How long Pushpin keeps an idle stream before it re-requests its Grip-Link
 # "next" URL. django-eventstream leaves it to Pushpin's default (120 s), which
@@ -245,7 +255,7 @@ REALTIME_CATCH_UP_SECONDS = env_int("REALTIME_CATCH_UP_SECONDS", 1)
 EVENTSTREAM_NEXT_LINK_TIMEOUT = env_int("EVENTSTREAM_NEXT_LINK_TIMEOUT", 600)
 
 # A board's standings are published as one snapshot per interval at most,
-# however fast the clicks come (realtime.publish.snapshot_after_commit): at
+# however fast the clicks come (the publisher takes them, realtime.publisher): at
 # 1,000 subscribers, one update per click overloaded Pushpin near 35 clicks/s
 # (docs/BENCHMARKS.md). The last click is always in the last snapshot.
 REALTIME_SNAPSHOT_INTERVAL_MS = env_int("REALTIME_SNAPSHOT_INTERVAL_MS", 100)

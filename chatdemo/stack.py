@@ -1,4 +1,5 @@
-"""Start and stop the local stack: zurl + Pushpin in front of the app under daphne.
+"""Start and stop the local stack: zurl + Pushpin in front of the app under daphne, and
+the publisher process.
 
 One piece of code serves `make run`, the test fixtures and the benchmarks, so
 that all three run the repo's own ``pushpin.conf``. Only runtime paths and, on
@@ -418,8 +419,60 @@ class AppServer:
             self.process = None
 
 
+@dataclass
+class PublisherServer:
+    """The publisher process (``manage.py realtime_publish``); see realtime.publisher.
+
+    Ready once it says it is the active publisher, that is, once it holds the
+    database's publisher lock and listens for new events.
+    """
+
+    env: Mapping[str, str]
+    log_path: Path
+    process: Process | None = None
+
+    ACTIVE = "publisher active"
+
+    def start(self, timeout: float = 30, *, wait_active: bool = True) -> PublisherServer:
+        """Start it; unless ``wait_active`` is false, wait until it is the active publisher."""
+        before = self._active_count()
+        argv = [sys.executable, "manage.py", "realtime_publish"]
+        self.process = Process(
+            "publisher", argv, env=self.env, cwd=ROOT, log_path=self.log_path
+        ).start()
+        process = self.process
+        if not wait_active:
+            return self
+
+        def ready() -> bool:
+            if not process.alive():
+                raise StackError(f"the publisher exited early:\n{process.log_tail()}")
+            return self._active_count() > before
+
+        try:
+            wait_until(ready, timeout=timeout, what="the publisher to become active")
+        except StackError:
+            tail = process.log_tail()
+            self.stop()
+            raise StackError(f"the publisher did not start\n{tail}") from None
+        return self
+
+    def _active_count(self) -> int:
+        return self.process_log().count(self.ACTIVE)
+
+    def process_log(self) -> str:
+        if not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+            self.process = None
+
+
 @contextlib.contextmanager
-def running(*components: Pushpin | AppServer) -> Iterator[None]:
+def running(*components: Pushpin | AppServer | PublisherServer) -> Iterator[None]:
     try:
         for component in components:
             component.start()

@@ -5,23 +5,23 @@ channel (:func:`realtime.log.lock_channel`), by :func:`_publish_standings`
 or :func:`board_refresh`: builders of one board take turns, so a later event id always carries
 standings read after the earlier one's, and no score ever goes down from one
 event to the next. Events are published only after commit: no client sees a
-rolled-back score. A click commits its score alone and has the standings
-stored and published after commit, coalesced with the clicks around it.
+rolled-back score. A click commits its score alone; the publisher process
+then stores and publishes the standings (:func:`board_snapshot`), coalesced
+with the clicks around it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db import transaction
-from django.db.models import DateTimeField, F, Func
-from django.db.models.sql import UpdateQuery
+from django.db import connection, transaction
+from django.db.models import DateTimeField, Func
 
 from leaderboard import selectors
 from leaderboard.models import Board, Player
 from leaderboard.validation import validate_name, validate_player_names
-from realtime import log, publish
-from realtime.channels import board_channel
+from realtime import log
+from realtime.channels import board_channel, board_id_of
 
 DEFAULT_BOARD_NAME = "Default"
 DEFAULT_PLAYERS = ("Ada", "Grace", "Linus", "Margaret", "Guido")
@@ -39,15 +39,21 @@ class StatementTimestamp(Func):
 
     template = "statement_timestamp()"
     output_field = DateTimeField()
+    # `make run`'s SQLite fallback: 'now' is also one value per statement, in
+    # the text form Django stores datetimes in there (UTC).
+    sqlite_template = "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
 
     def as_sqlite(self, compiler: object, connection: object, **extra: object) -> tuple[str, list]:
-        # `make run`'s SQLite fallback: 'now' is also one value per statement,
-        # in the text form Django stores datetimes in there (UTC).
-        return "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'now')", []
+        return self.sqlite_template, []
+
+    @classmethod
+    def sql(cls, vendor: str) -> str:
+        """The expression as SQL text, for a statement written by hand."""
+        return cls.template if vendor == "postgresql" else cls.sqlite_template
 
 
 def _publish_standings(board_id: int) -> int:
-    """Store the board's current standings as an ``update`` event; published after commit."""
+    """Store the board's current standings as an ``update`` event; the publisher publishes it."""
     standings = selectors.board_standings(board_id=board_id)
     return log.send(board_channel(board_id), "update", standings)
 
@@ -56,8 +62,8 @@ def board_refresh(*, board_id: int) -> int | None:
     """Store and publish the board's standings unless its latest ``update`` already has them.
 
     Returns the new event's id, or ``None`` when nothing changed. Runs after
-    clicks (coalesced) and when a subscriber connects; the lock-free check
-    first keeps an unchanged board from taking the channel lock.
+    clicks (in the publisher, coalesced) and when a subscriber connects; the
+    lock-free check first keeps an unchanged board from taking the channel lock.
     """
     channel = board_channel(board_id)
     if log.is_latest(channel, selectors.board_standings(board_id=board_id)):
@@ -69,33 +75,42 @@ def board_refresh(*, board_id: int) -> int | None:
         return log.send_changed(channel, "update", standings)
 
 
-def _score_add_sql(board_id: int, player_id: int) -> tuple[str, list[object]]:
-    """The ``UPDATE`` that ``QuerySet.update`` would run, ``RETURNING`` the updated player."""
-    players = Player.objects.filter(pk=player_id, board_id=board_id)
-    update = players.query.chain(UpdateQuery)
-    update.add_update_values({"score": F("score") + 1, "score_changed_at": StatementTimestamp()})
-    sql, params = update.get_compiler(players.db).as_sql()
-    return f"{sql} RETURNING *", list(params)
+def board_snapshot(channel: str) -> None:
+    """The publisher's snapshot of a board's channel (``REALTIME_SNAPSHOTS``): its standings,
+    stored as an ``update`` if they changed. A board deleted meanwhile has none."""
+    board_id = board_id_of(channel)
+    if board_id is not None and Board.objects.filter(pk=board_id).exists():
+        board_refresh(board_id=board_id)
+
+
+def _score_add_sql() -> str:
+    """``UPDATE`` the player's score by 1, ``RETURNING`` the updated player."""
+    quote = connection.ops.quote_name
+    return (
+        f"UPDATE {quote(Player._meta.db_table)} SET score = score + 1, "  # noqa: S608 - quoted model table; values are parameters
+        f"score_changed_at = {StatementTimestamp.sql(connection.vendor)} "
+        "WHERE id = %s AND board_id = %s RETURNING *"
+    )
 
 
 def score_add(*, board_id: int, player_id: int) -> Player:
     """Add 1 to the player's score, atomically in the database.
 
-    After commit, :func:`board_refresh` stores and publishes the board's
-    standings as an ``update`` on channel ``board-<board_id>``, coalesced by
-    :func:`realtime.publish.snapshot_after_commit`: clicks within
+    After commit, the publisher process stores and publishes the board's
+    standings as an ``update`` on channel ``board-<board_id>``
+    (:func:`board_snapshot`), coalesced: clicks within
     ``REALTIME_SNAPSHOT_INTERVAL_MS`` share one update, which includes them
     all. Raises :class:`NotFound` (``board`` or ``player``) when the pair names
     no player; then nothing is written.
     """
-    # One statement, committed on its own unless the caller has a transaction
-    # open: only the player's row is locked, for one round trip, so clicks on
-    # different players do not wait for each other, and the answer carries
-    # exactly this click's score.
-    player = next(iter(Player.objects.raw(*_score_add_sql(board_id, player_id))), None)
-    if player is None:
-        raise selectors.player_not_found(board_id=board_id)
-    publish.snapshot_after_commit(board_channel(board_id), lambda: board_refresh(board_id=board_id))
+    # One UPDATE: only the player's row is locked, so clicks on different
+    # players do not wait for each other, and the answer carries exactly this
+    # click's score.
+    with transaction.atomic():
+        player = next(iter(Player.objects.raw(_score_add_sql(), [player_id, board_id])), None)
+        if player is None:
+            raise selectors.player_not_found(board_id=board_id)
+        log.state_changed(board_channel(board_id))
     return player
 
 

@@ -12,6 +12,15 @@ def room_channel(room: str) -> str:
     return f"room-{room}"
 
 
+BOARD_PREFIX = "board-"
+
+
 def board_channel(board_id: int) -> str:
     """The channel that carries a leaderboard's ``update`` events."""
-    return f"board-{board_id}"
+    return f"{BOARD_PREFIX}{board_id}"
+
+
+def board_id_of(channel: str) -> int | None:
+    """The board whose channel ``channel`` is, or ``None``."""
+    number = channel.removeprefix(BOARD_PREFIX)
+    return int(number) if channel.startswith(BOARD_PREFIX) and number.isdigit() else None

@@ -7,8 +7,13 @@ How a service stores an event:
    queue up until commit, so rows written after the lock get ids in the
    channel's event order.
 2. It writes its rows, then calls :func:`send`, which appends the event to the
-   log in the same transaction. A rollback discards the rows and the event,
-   and nothing is delivered.
+   log in the same transaction and notifies the listeners
+   (:mod:`realtime.notify`), which PostgreSQL tells only on commit. A
+   rollback discards the rows and the event, and nothing is delivered.
+
+That is all a web process does. The publisher process
+(:mod:`realtime.publisher`) publishes committed events to the proxy, and in
+direct mode each app process wakes its own streams (:mod:`realtime.direct`).
 
 A service that writes one row per event (a chat message) calls
 :func:`insert_and_send` instead: the same steps, on PostgreSQL in a single
@@ -20,7 +25,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +34,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from realtime import publish
+from realtime import notify
 from realtime.channels import EventType
 from realtime.models import Channel, Event
 
@@ -76,19 +80,27 @@ def append(channel: str, event_type: str, payload: dict[str, Any]) -> int:
 
 
 def send(channel: str, event_type: EventType, payload: dict[str, Any]) -> int:
-    """:func:`append` an event, and deliver it after commit. Returns its id in ``channel``."""
-    data = json.dumps(payload, cls=DjangoJSONEncoder)
-    event_id = append(channel, event_type, json.loads(data))
-    _deliver_on_commit(channel, event_type, data, event_id)
+    """:func:`append` an event and notify the listeners. Returns its id in ``channel``.
+
+    The caller must hold :func:`lock_channel` for the channel.
+    """
+    event_id = append(channel, event_type, json.loads(data_text(payload)))
+    notify.notify(channel)
     return event_id
 
 
-def _deliver_on_commit(channel: str, event_type: str, data: str, event_id: int) -> None:
-    def committed() -> None:
-        trim_now_and_then()
-        publish.deliver(channel, event_type, data, event_id)
+def state_changed(channel: str) -> None:
+    """A whole-state channel's state changed without an event: the publisher snapshots it.
 
-    transaction.on_commit(committed)
+    Sent in the current transaction, so the publisher hears of it on commit
+    (``REALTIME_SNAPSHOTS``, :mod:`realtime.publisher`).
+    """
+    notify.notify(channel)
+
+
+def data_text(data: object) -> str:
+    """An event's data as the JSON text its SSE ``data:`` carries."""
+    return json.dumps(data, cls=DjangoJSONEncoder)
 
 
 class _RowId:
@@ -114,11 +126,11 @@ def insert_and_send(
     *,
     event_id_field: str,
 ) -> int:
-    """Insert ``instance`` and its event on ``channel``, atomically; deliver after commit.
+    """Insert ``instance`` and its event on ``channel``, atomically, and notify the listeners.
 
     The row and the event are one unit: ``instance``'s ``event_id_field`` is
     set to the event's id, ``payload(instance)`` is the event's data, and a
-    rollback of the caller's transaction discards both and delivers nothing.
+    rollback of the caller's transaction discards both, and nobody is notified.
     Row ids follow the channel's event order (the row is inserted under the
     channel's lock), so subscribers see rows in id order. Returns the event id.
 
@@ -169,9 +181,18 @@ def insert_and_send(
                 (%s::text || inserted.{pk} || %s::text)::jsonb, %s
             FROM channel, inserted
         )
-        SELECT {pk}, {event_column} FROM inserted
+        SELECT {pk}, {event_column}, pg_notify(%s, %s) FROM inserted
     """  # noqa: S608 - quoted model tables and columns; every value is a parameter
-    params = [channel, *values, event_type, head, tail, timezone.now()]
+    params = [
+        channel,
+        *values,
+        event_type,
+        head,
+        tail,
+        timezone.now(),
+        notify.NOTIFY_CHANNEL,
+        channel,
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -184,7 +205,6 @@ def insert_and_send(
     instance.pk, event_id = row[0], int(row[1])
     setattr(instance, event_id_field, event_id)
     instance._state.adding = False
-    _deliver_on_commit(channel, event_type, f"{head}{instance.pk}{tail}", event_id)
     return event_id
 
 
@@ -192,7 +212,7 @@ def send_changed(channel: str, event_type: EventType, payload: dict[str, Any]) -
     """:func:`send`, unless the channel's latest stored event already carries ``payload``.
 
     For whole-state events: a snapshot that finds nothing new since the last
-    one stores and delivers nothing, and returns ``None``. The caller must
+    one stores nothing, and returns ``None``. The caller must
     hold :func:`lock_channel` for the channel.
     """
     if is_latest(channel, payload):
@@ -212,7 +232,7 @@ def is_latest(channel: str, payload: dict[str, Any]) -> bool:
         .values_list("data", flat=True)
         .first()
     )
-    return latest == json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    return latest == json.loads(data_text(payload))
 
 
 def retention() -> datetime.timedelta:
@@ -230,22 +250,3 @@ def trim() -> int:
     expired = Event.objects.filter(created__lt=cutoff).exclude(seq=F("channel__last_id"))
     deleted, _ = expired.delete()
     return deleted
-
-
-_TRIM_EVERY = 60.0  # seconds, per process
-_last_trim = 0.0
-
-
-def trim_now_and_then() -> None:
-    """:func:`trim`, at most once a minute per process; a failure is logged, never raised."""
-    global _last_trim
-    now = time.monotonic()
-    if now - _last_trim < _TRIM_EVERY:
-        return
-    _last_trim = now
-    try:
-        deleted = trim()
-        if deleted:
-            logger.info("trim events deleted=%d", deleted)
-    except Exception:  # a failed clean-up must not fail the request that triggered it
-        logger.exception("trim events failed")

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 
 class Channel(models.Model):
-    """One event channel (``room-<room>``, ``board-<id>``) and its last event's number.
+    """One event channel (``room-<room>``, ``board-<id>``): its last event's number, and how far
+    the publisher got.
 
     ``last_id`` is bumped in the transaction that appends an event, so its row
     lock serializes a channel's writers: numbers are gapless, and a channel's
@@ -17,6 +18,8 @@ class Channel(models.Model):
 
     name = models.CharField(max_length=255, unique=True)
     last_id = models.BigIntegerField(default=0)
+    # The last event the publisher handed to the proxy (realtime.publisher).
+    published_id = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.name} @{self.last_id}"

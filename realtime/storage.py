@@ -23,7 +23,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django_eventstream.event import Event as StreamEvent
 from django_eventstream.storage import EventDoesNotExist, StorageBase
@@ -85,7 +84,7 @@ class EventLogStorage(StorageBase):
         if page is not None and len(rows) > count:
             page.more = True
         return [
-            StreamEvent(channel, event_type, json.dumps(data, cls=DjangoJSONEncoder), id=seq)
+            StreamEvent(channel, event_type, log.data_text(data), id=seq)
             for seq, event_type, data in rows[:count]
         ]
 

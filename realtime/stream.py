@@ -21,7 +21,7 @@ from django_eventstream import views as eventstream_views
 from django_eventstream.utils import make_id, parse_last_event_id
 
 from chatdemo.http import json_error
-from realtime import log
+from realtime import direct, log
 from realtime.storage import proxy_page
 
 # A resume id as django-eventstream writes it: "<channel>:<id>[,<channel>:<id>...]",
@@ -107,7 +107,7 @@ def stream(
                 else settings.EVENTSTREAM_NEXT_LINK_TIMEOUT
             )
     if isinstance(response, StreamingHttpResponse) and response.is_async:
-        response.streaming_content = _releasing_connections(response.streaming_content)
+        response.streaming_content = _direct_stream(response.streaming_content)
     return response
 
 
@@ -143,8 +143,9 @@ def _subscribe_to_events_only(instruct: Any) -> None:
         channel.filters = [f for f in channel.filters if f != "skip-users"]
 
 
-async def _releasing_connections(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """Pass a direct stream's chunks on, giving its database connection back after each.
+async def _direct_stream(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """A direct stream, once it starts: woken by this process's waker (realtime.direct),
+    and giving its database connection back after each chunk.
 
     django-eventstream reads the database in the request's own thread and the
     connection stays open until the request ends: for a stream, until the
@@ -153,6 +154,7 @@ async def _releasing_connections(chunks: AsyncIterator[Any]) -> AsyncIterator[An
     per database (docs/BENCHMARKS.md). Closed after each read, it goes back to
     the pool (DATABASE_POOL_MAX_SIZE), or is opened again at the next read.
     """
+    direct.ensure_waker()
     async for chunk in chunks:
         # thread_sensitive: the same thread, hence the same connection, as the reads.
         await sync_to_async(db.connections.close_all, thread_sensitive=True)()

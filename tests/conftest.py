@@ -1,6 +1,7 @@
 """Shared fixtures.
 
-Unit tests record what would be published (``published``). Integration tests
+Unit tests run the publisher in this process and record what it would publish
+(``published``). Integration tests
 run against the real things: a Pushpin (with zurl) started from the repo's
 pushpin.conf on free ports, the app under daphne against the test database,
 and PostgreSQL. A missing component fails the run with how to install it; it
@@ -9,21 +10,35 @@ never skips.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import shutil
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
+from django.db.models import F
 
-from chatdemo.stack import AppServer, Pushpin, PushpinPorts, StackError, free_port, wait_until
-from realtime import publish
+from chat.models import Message
+from chat.services import message_post
+from chatdemo.stack import (
+    AppServer,
+    PublisherServer,
+    Pushpin,
+    PushpinPorts,
+    StackError,
+    free_port,
+    wait_until,
+)
+from realtime.channels import room_channel
+from realtime.models import Channel, Event
+from realtime.publisher import Publisher
 from tests.sse import Subscriber
 
 
@@ -46,18 +61,37 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 Published = list[tuple[str, str, Any]]
+Drain = Callable[[], Published]
+
+
+class Recorder:
+    """A publisher transport that records (channel, event type, payload) instead of sending."""
+
+    def __init__(self) -> None:
+        self.sent: Published = []
+
+    def publish(self, events: Sequence[Event]) -> None:
+        self.sent.extend((e.channel.name, e.type, e.data) for e in events)
 
 
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> Published:
-    """Record (channel, event type, payload) for each event published after commit."""
-    calls: Published = []
+def published() -> Drain:
+    """Run the publisher once, as its process would after a commit, and return what it
+    published since the last call: (channel, event type, payload), in publish order.
 
-    def record(channel: str, event_type: str, data: str, event_id: int) -> None:
-        calls.append((channel, event_type, json.loads(data)))
+    In a unit test, everything runs in one connection, so the publisher also sees
+    the test's uncommitted writes; that it sees only committed ones in real life
+    is tested with the real publisher process (tests/realtime/test_publisher_process.py).
+    """
+    recorder = Recorder()
+    publisher = Publisher(recorder)
 
-    monkeypatch.setattr(publish, "deliver", record)
-    return calls
+    def drain() -> Published:
+        publisher.sweep()
+        sent, recorder.sent = recorder.sent, []
+        return sent
+
+    return drain
 
 
 @pytest.fixture
@@ -73,7 +107,11 @@ READY_PATH = "/rooms/stack-ready/events/"
 
 
 class Stack:
-    """Pushpin in front of the app (daphne), both against the test database."""
+    """Pushpin in front of the app (daphne), and the publisher, all against the test database.
+
+    One publisher runs per database (realtime.publisher); a stack started while
+    another one runs takes over publishing with :func:`publisher_paused`.
+    """
 
     def __init__(
         self, workdir: Path, app_count: int = 1, app_env: dict[str, str] | None = None
@@ -90,7 +128,7 @@ class Stack:
             ports=PushpinPorts.free(),
             ready_path=READY_PATH,
         )
-        env = {
+        self.env = env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "chatdemo.settings",
             "DATABASE_URL": self.database_url,
@@ -103,6 +141,7 @@ class Stack:
             AppServer(port=port, env=env, log_path=workdir / f"app-{port}.log")
             for port in app_ports
         ]
+        self.publisher = PublisherServer(env=env, log_path=workdir / "publisher.log")
 
     @property
     def app(self) -> AppServer:
@@ -116,11 +155,13 @@ class Stack:
     def start(self) -> Stack:
         for app in self.apps:
             app.start()
+        self.publisher.start()
         self.pushpin.start()
         return self
 
     def stop(self) -> None:
         self.pushpin.stop()
+        self.publisher.stop()
         for app in self.apps:
             app.stop()
 
@@ -131,6 +172,7 @@ class Stack:
         parts = [
             f"--- {a.log_path}\n{a.log_path.read_text()[-4000:]}" for a in self.apps if a.log_path
         ]
+        parts.append(f"--- publisher\n{self.publisher.process_log()[-4000:]}")
         parts.append(f"--- pushpin-handler\n{self.pushpin.log()[-4000:]}")
         parts.append(f"--- pushpin-proxy\n{self.pushpin.log('pushpin-proxy')[-4000:]}")
         return "\n".join(parts)
@@ -168,6 +210,80 @@ def stack(
         pytest.fail(str(error), pytrace=False)
     yield live
     live.stop()
+    with django_db_blocker.unblock():
+        _wait_for_other_sessions_to_end()
+
+
+def _wait_for_other_sessions_to_end() -> None:
+    """PostgreSQL ends a killed client's session a moment after the client is gone; the
+    test database can only be dropped once the stack's sessions have all ended."""
+
+    def others() -> list[tuple[Any, ...]]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid, application_name, client_port, backend_start, state, query "
+                "FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchall()
+
+    try:
+        wait_until(lambda: not others(), timeout=10, what="the stack's database sessions to end")
+    except StackError as error:
+        raise StackError(f"{error}: {others()}") from None
+
+
+@contextlib.contextmanager
+def publisher_paused(stack: Stack) -> Iterator[None]:
+    """Stop the session's publisher for a while, so that another one can take the database."""
+    stack.publisher.stop()
+    try:
+        yield
+    finally:
+        stack.publisher.start()
+
+
+@contextlib.contextmanager
+def another_stack(session: Stack, other: Stack) -> Iterator[Stack]:
+    """Run ``other`` (its own Pushpin, apps and publisher) in the session stack's place as
+    the database's publisher; the session's publisher is back afterwards."""
+    with publisher_paused(session):
+        try:
+            other.start()
+        except StackError as error:
+            other.stop()
+            pytest.fail(str(error), pytrace=False)
+        try:
+            yield other
+        finally:
+            other.stop()
+
+
+@contextlib.contextmanager
+def publishing_to(stack: Stack, grip_url: str, workdir: Path) -> Iterator[PublisherServer]:
+    """A publisher like the stack's that publishes to another proxy, in the session's one's
+    place (one publisher per database)."""
+    publisher = PublisherServer(
+        env={**stack.env, "GRIP_URL": grip_url}, log_path=workdir / "publisher.log"
+    )
+    with publisher_paused(stack):
+        publisher.start()
+        try:
+            yield publisher
+        finally:
+            publisher.stop()
+
+
+def post_unpublished(publisher: PublisherServer, room: str, text: str) -> Message:
+    """Store a message whose publish is lost: ``publisher`` counts it as published, but
+    never hands it to the proxy."""
+    publisher.stop()
+    try:
+        message = message_post(room=room, author="Ann", text=text)
+        Channel.objects.filter(name=room_channel(room)).update(published_id=F("last_id"))
+    finally:
+        publisher.start()
+    return message
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ import pytest
 from django.db import transaction
 
 from chat.services import message_post
-from realtime import publish
-from tests.conftest import Stack
+from tests.conftest import Stack, post_unpublished
 from tests.sse import Subscriber
 
 pytestmark = pytest.mark.integration
@@ -142,18 +141,14 @@ def test_rolled_back_transaction_publishes_nothing(
 
 
 def test_failed_publish_is_recovered_from_the_database(
-    live_db: Stack, room: str, subscribers: list, monkeypatch: pytest.MonkeyPatch
+    live_db: Stack, room: str, subscribers: list
 ) -> None:
     """A committed message whose publish never reaches Pushpin is still delivered:
     the next publish's prev-id reveals the gap and Pushpin fetches it from the app."""
     sub = live_db.subscribe(f"/rooms/{room}/events/")
     subscribers.append(sub)
     sub.wait_open()
-    real_deliver = publish.deliver
-    monkeypatch.setattr(publish, "deliver", lambda *args: None)  # the publish is lost
-    with transaction.atomic():
-        lost = message_post(room=room, author="Ann", text="publish lost")
-    monkeypatch.setattr(publish, "deliver", real_deliver)
+    lost = post_unpublished(live_db.publisher, room, "publish lost")
     with transaction.atomic():
         message_post(room=room, author="Ann", text="next")
     events = sub.wait_count("message", 2, timeout=20)

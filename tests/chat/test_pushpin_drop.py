@@ -12,23 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.db import transaction
 
 from chat.services import message_post
 from chatdemo.stack import Pushpin, PushpinPorts, StackError
-from tests.conftest import READY_PATH, Stack, recovery_fetches, wait_first_recovery_fetch
+from tests.conftest import (
+    READY_PATH,
+    Stack,
+    publishing_to,
+    recovery_fetches,
+    wait_first_recovery_fetch,
+)
 from tests.sse import Subscriber
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def dropping_pushpin(live_db: Stack, settings: Any, tmp_path: Path) -> Iterator[Pushpin]:
+def dropping_pushpin(live_db: Stack, tmp_path: Path) -> Iterator[Pushpin]:
     """The repo's pushpin.conf with a handler queue of one delivery, drained once a second,
-    in front of the session's app; this test process publishes to it."""
+    in front of the session's app; a publisher of its own publishes to it."""
     pushpin = Pushpin(
         workdir=tmp_path / "pushpin",
         origins=[live_db.app.port],
@@ -40,9 +45,11 @@ def dropping_pushpin(live_db: Stack, settings: Any, tmp_path: Path) -> Iterator[
         pushpin.start()
     except StackError as error:
         pytest.fail(str(error), pytrace=False)
-    settings.GRIP_URL = pushpin.grip_url()
-    yield pushpin
-    pushpin.stop()
+    try:
+        with publishing_to(live_db, pushpin.grip_url(), tmp_path):
+            yield pushpin
+    finally:
+        pushpin.stop()
 
 
 def test_delivery_dropped_over_message_hwm_is_recovered_from_the_database(

@@ -9,6 +9,7 @@ from django.test import Client
 from chat.models import Message
 from chat.validation import NICKNAME_MAX_LENGTH, TEXT_MAX_LENGTH
 from realtime.models import Event
+from tests.conftest import Drain
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +20,7 @@ def api() -> Client:
     return Client(enforce_csrf_checks=True)
 
 
-def test_messages_post_form_returns_message_json(api: Client, published: list) -> None:
+def test_messages_post_form_returns_message_json(api: Client, published: Drain) -> None:
     response = api.post("/rooms/lobby/messages/", {"from": "Ann", "text": "hello"})
     assert response.status_code == 200
     body = response.json()
@@ -31,7 +32,7 @@ def test_messages_post_form_returns_message_json(api: Client, published: list) -
     }
 
 
-def test_messages_post_json_body(api: Client, published: list) -> None:
+def test_messages_post_json_body(api: Client, published: Drain) -> None:
     response = api.post(
         "/rooms/lobby/messages/",
         json.dumps({"from": "Ann", "text": "hi"}),
@@ -41,7 +42,7 @@ def test_messages_post_json_body(api: Client, published: list) -> None:
     assert response.json()["text"] == "hi"
 
 
-def test_messages_get_history_newest_first(api: Client, published: list) -> None:
+def test_messages_get_history_newest_first(api: Client, published: Drain) -> None:
     for text in ("one", "two"):
         api.post("/rooms/lobby/messages/", {"from": "Ann", "text": text})
     body = api.get("/rooms/lobby/messages/").json()
@@ -72,14 +73,14 @@ BAD_POSTS = [
 
 @pytest.mark.parametrize(("data", "field", "message"), BAD_POSTS)
 def test_messages_post_bad_field_is_400_naming_it_and_stores_nothing(
-    api: Client, published: list, data: dict, field: str, message: str
+    api: Client, published: Drain, data: dict, field: str, message: str
 ) -> None:
     response = api.post("/rooms/lobby/messages/", data)
     assert response.status_code == 400
     assert response.json() == {"error": message, "field": field}
     assert not Message.objects.exists()
     assert not Event.objects.exists()
-    assert published == []
+    assert published() == []
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,7 @@ def test_messages_post_bad_field_is_400_naming_it_and_stores_nothing(
     ],
 )
 def test_messages_post_malformed_body_names_body(
-    api: Client, published: list, body: Any, content_type: str, status: int, message: str
+    api: Client, published: Drain, body: Any, content_type: str, status: int, message: str
 ) -> None:
     response = api.post("/rooms/lobby/messages/", body, content_type=content_type)
     assert response.status_code == status
@@ -106,7 +107,7 @@ def test_messages_post_malformed_body_names_body(
     assert not Message.objects.exists()
 
 
-def test_messages_post_json_non_string_field(api: Client, published: list) -> None:
+def test_messages_post_json_non_string_field(api: Client, published: Drain) -> None:
     response = api.post(
         "/rooms/lobby/messages/",
         json.dumps({"from": 5, "text": "hi"}),
@@ -118,7 +119,7 @@ def test_messages_post_json_non_string_field(api: Client, published: list) -> No
     )
 
 
-def test_messages_post_oversized_body_is_413(api: Client, published: list, settings: Any) -> None:
+def test_messages_post_oversized_body_is_413(api: Client, published: Drain, settings: Any) -> None:
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     response = api.post("/rooms/lobby/messages/", {"from": "Ann", "text": "x" * 2000})
     assert (response.status_code, response.json()) == (
@@ -130,14 +131,14 @@ def test_messages_post_oversized_body_is_413(api: Client, published: list, setti
 @pytest.mark.parametrize("room", ["has%20space", "x" * 65, "dot.ted", "%C3%BC"])
 @pytest.mark.parametrize("endpoint", ["messages", "events"])
 def test_bad_room_id_is_400_naming_room(
-    api: Client, published: list, room: str, endpoint: str
+    api: Client, published: Drain, room: str, endpoint: str
 ) -> None:
     response = api.get(f"/rooms/{room}/{endpoint}/")
     assert response.status_code == 400
     assert response.json() == {"error": "must match [A-Za-z0-9_-]{1,64}", "field": "room"}
 
 
-def test_bad_room_id_post_stores_nothing(api: Client, published: list) -> None:
+def test_bad_room_id_post_stores_nothing(api: Client, published: Drain) -> None:
     response = api.post("/rooms/bad.room/messages/", {"from": "Ann", "text": "hi"})
     assert response.status_code == 400
     assert not Message.objects.exists()
@@ -207,7 +208,7 @@ def test_room_page_without_nickname_redirects_to_join() -> None:
     assert (response.status_code, response.headers["Location"]) == (302, "/chat/?room=lobby")
 
 
-def test_room_page_escapes_history(published: list) -> None:
+def test_room_page_escapes_history(published: Drain) -> None:
     browser = Client()
     browser.post("/chat/", {"nickname": "Ann", "room": "lobby"})
     Client().post(

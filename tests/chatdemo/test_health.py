@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -9,9 +10,13 @@ import sys
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
 from chatdemo.stack import ROOT, free_port
+from realtime import log
+from realtime.models import Channel, Event
 from tests.conftest import Stack
 
 
@@ -36,6 +41,7 @@ def test_healthz_ok_with_database_and_pushpin(live_db: Stack) -> None:
                 "mode": "grip",
                 "targets": [{"target": live_db.pushpin.publish_url, "status": 200, "ok": True}],
             },
+            "publisher": {"lag_seconds": None},
         },
     )
 
@@ -63,8 +69,22 @@ def test_healthz_direct_mode_without_proxy(settings: Any) -> None:
             "ok": True,
             "database": {"ok": True, "vendor": "postgresql"},
             "grip": {"ok": True, "mode": "direct"},
+            "publisher": {"lag_seconds": None},
         },
     )
+
+
+@pytest.mark.django_db
+def test_healthz_reports_the_age_of_the_oldest_unpublished_event(settings: Any) -> None:
+    settings.GRIP_URL = ""
+    with transaction.atomic():
+        log.lock_channel("room-a")
+        log.send("room-a", "message", {"n": 1})
+    Event.objects.update(created=timezone.now() - datetime.timedelta(seconds=90))
+    lag = _health()[1]["publisher"]["lag_seconds"]
+    assert 90 <= lag < 120
+    Channel.objects.update(published_id=1)
+    assert _health()[1]["publisher"] == {"lag_seconds": None}
 
 
 @pytest.mark.django_db

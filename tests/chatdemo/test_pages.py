@@ -9,6 +9,7 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 
 from leaderboard import services
+from tests.conftest import Drain
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +17,7 @@ PAGES = ["/", "/chat/", "/chat/default/", "/leaderboard/"]
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_page_names_a_local_icon(client: Client, published: list, path: str) -> None:
+def test_page_names_a_local_icon(client: Client, published: Drain, path: str) -> None:
     """Each page names its icon, so browsers do not ask for a missing /favicon.ico.
 
     The file is served like the other static files (tests/chatdemo/test_production.py

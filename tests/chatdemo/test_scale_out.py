@@ -14,14 +14,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from chat.models import Message
-from chatdemo.stack import ROOT, AppServer, StackError
-from tests.conftest import Stack
+from chatdemo.stack import ROOT, AppServer
+from tests.conftest import Stack, another_stack
 from tests.sse import Subscriber
 
 pytestmark = pytest.mark.integration
@@ -30,9 +29,7 @@ HOSTS = ("app-1.internal", "app-2.internal")
 
 
 @pytest.fixture(scope="module")
-def two_apps(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+def two_apps(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Two app processes behind one Pushpin.
 
     Pushpin sends a request to the first target of its route that answers, so
@@ -49,12 +46,8 @@ def two_apps(
     )
     for app in live.apps:
         app.env = {**app.env, "DJANGO_ALLOWED_HOSTS": ",".join(("127.0.0.1", *HOSTS))}
-    try:
-        live.start()
-    except StackError as error:
-        pytest.fail(str(error), pytrace=False)
-    yield live
-    live.stop()
+    with another_stack(stack, live):
+        yield live
 
 
 def _served_by(app: AppServer, room: str) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -35,8 +35,7 @@ from chatdemo.stack import (
     read_config,
     wait_until,
 )
-from realtime import publish
-from tests.conftest import READY_PATH, Stack
+from tests.conftest import READY_PATH, Stack, post_unpublished, publishing_to
 from tests.sse import Subscriber
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -56,16 +55,25 @@ def _env(service: str) -> dict[str, str]:
 
 
 def test_compose_services() -> None:
-    assert sorted(SERVICES) == ["app", "db", "migrate", "pushpin"]
+    assert sorted(SERVICES) == ["app", "db", "migrate", "publisher", "pushpin"]
     assert SERVICES["pushpin"]["image"] == "fanout/pushpin:1.36.0"  # the version tested here
     assert SERVICES["db"]["image"].startswith("postgres:")
     assert SERVICES["app"]["build"] == "."
     assert SERVICES["migrate"]["image"] == SERVICES["app"]["image"]
+    assert SERVICES["publisher"]["image"] == SERVICES["app"]["image"]
+    assert SERVICES["publisher"]["command"] == ["python", "manage.py", "realtime_publish"]
+    assert _env("publisher") == _env("app")
 
 
 def test_compose_publishes_only_pushpins_client_port() -> None:
     published = {name: svc.get("ports", []) for name, svc in SERVICES.items()}
-    assert published == {"db": [], "migrate": [], "app": [], "pushpin": ["7999:7999"]}
+    assert published == {
+        "db": [],
+        "migrate": [],
+        "app": [],
+        "publisher": [],
+        "pushpin": ["7999:7999"],
+    }
     assert not [name for name, svc in SERVICES.items() if "network_mode" in svc or "expose" in svc]
     assert DEPLOY_CONF.get("runner", "http_port") == "7999"
 
@@ -76,6 +84,7 @@ def test_compose_database_and_publish_api_stay_on_the_internal_network() -> None
         "db": ["backend"],
         "migrate": ["backend"],
         "app": ["backend"],
+        "publisher": ["backend"],
         "pushpin": ["backend", "edge"],
     }
 
@@ -87,10 +96,11 @@ def test_compose_healthchecks_and_start_order() -> None:
     assert "http://127.0.0.1:8000/healthz" in SERVICES["app"]["healthcheck"]["test"][-1]
     assert "/dev/tcp/127.0.0.1/7999" in SERVICES["pushpin"]["healthcheck"]["test"][-1]
     assert SERVICES["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
-    assert SERVICES["app"]["depends_on"] == {
-        "db": {"condition": "service_healthy"},
-        "migrate": {"condition": "service_completed_successfully"},
-    }
+    for name in ("app", "publisher"):
+        assert SERVICES[name]["depends_on"] == {
+            "db": {"condition": "service_healthy"},
+            "migrate": {"condition": "service_completed_successfully"},
+        }
     # Pushpin does not wait for the app: the app's health includes Pushpin's publish API.
     assert "depends_on" not in SERVICES["pushpin"]
 
@@ -245,30 +255,25 @@ def container_pushpin(
 def test_container_pushpin_conf_carries_chat_and_recovers_a_lost_publish(
     live_db: Stack,
     container_pushpin: tuple[str, str],
-    settings: Any,
     subscribers: list,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     url, grip_url = container_pushpin
-    settings.GRIP_URL = grip_url  # this process publishes to the container-config Pushpin
-    room = f"t-{uuid.uuid4().hex[:12]}"
-    sub = Subscriber(f"{url}/rooms/{room}/events/")
-    subscribers.append(sub)
-    sub.wait_open()
-    assert sub.response_headers is not None
-    assert not [h for h in sub.response_headers if h.startswith("grip-")]
+    with publishing_to(live_db, grip_url, tmp_path) as publisher:
+        room = f"t-{uuid.uuid4().hex[:12]}"
+        sub = Subscriber(f"{url}/rooms/{room}/events/")
+        subscribers.append(sub)
+        sub.wait_open()
+        assert sub.response_headers is not None
+        assert not [h for h in sub.response_headers if h.startswith("grip-")]
 
-    real_deliver = publish.deliver
-    monkeypatch.setattr(publish, "deliver", lambda *args: None)  # this publish is lost
-    with transaction.atomic():
-        message_post(room=room, author="Ann", text="lost")
-    monkeypatch.setattr(publish, "deliver", real_deliver)
-    with transaction.atomic():
-        message_post(room=room, author="Ann", text="next")
-    # Pushpin fetched "lost" from the app through the runner's zurl (Grip-Link recovery).
-    events = sub.wait_count("message", 2, timeout=20)
-    assert [e.json()["text"] for e in events] == ["lost", "next"]
+        post_unpublished(publisher, room, "lost")
+        with transaction.atomic():
+            message_post(room=room, author="Ann", text="next")
+        # Pushpin fetched "lost" from the app through the runner's zurl (Grip-Link recovery).
+        events = sub.wait_count("message", 2, timeout=20)
+        assert [e.json()["text"] for e in events] == ["lost", "next"]
 
-    posted = httpx.post(f"{url}/rooms/{room}/messages/", data={"from": "Bob", "text": "via"})
-    assert posted.status_code == 200
-    assert sub.wait_count("message", 3)[2].json() == posted.json()
+        posted = httpx.post(f"{url}/rooms/{room}/messages/", data={"from": "Bob", "text": "via"})
+        assert posted.status_code == 200
+        assert sub.wait_count("message", 3)[2].json() == posted.json()

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from django.test import TestCase
 
 from leaderboard import services
 from leaderboard.models import Board, Player
+from realtime.channels import board_channel
 from realtime.models import Channel, Event
+from tests.conftest import Drain
 
 PLAYERS = ["Ann", "Bob", "Cleo"]
 
 
 @pytest.fixture
-def board(db: None) -> Board:
-    """A board with Ann, Bob and Cleo at 0 (its first ``update`` is stored, not published)."""
-    return services.board_create(name="Test board", players=PLAYERS)
+def board(db: None, published: Drain) -> Board:
+    """A board with Ann, Bob and Cleo at 0 (its first ``update`` is stored and published)."""
+    created = services.board_create(name="Test board", players=PLAYERS)
+    published()
+    return created
 
 
 def players_of(board: Board) -> dict[str, Player]:
@@ -36,9 +39,7 @@ def stored_state() -> tuple[list[tuple[str, int, int]], list[tuple[str, str, int
 
 
 def click(board: Board, player: Player) -> Player:
-    """``score_add`` as if its transaction committed: the coalesced update is stored and published.
-
-    Inside a test's transaction, on-commit callbacks run only when captured.
-    """
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return services.score_add(board_id=board.pk, player_id=player.pk)
+    """``score_add``, then the snapshot that the publisher takes after it: the update is stored."""
+    clicked = services.score_add(board_id=board.pk, player_id=player.pk)
+    services.board_snapshot(board_channel(board.pk))
+    return clicked

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 from typing import Any
 
 import pytest
@@ -10,7 +11,9 @@ from chatdemo.http import FieldError
 from leaderboard import selectors, services
 from leaderboard.models import Board, Player
 from leaderboard.validation import NotFound
+from realtime.channels import board_channel
 from realtime.models import Channel, Event
+from tests.conftest import Drain
 from tests.leaderboard.conftest import PLAYERS, click, players_of, scores, stored_state
 
 pytestmark = pytest.mark.django_db
@@ -26,32 +29,30 @@ def stored_updates(board: Board) -> list[tuple[int, Any]]:
     return [(e.seq, e.data) for e in events]
 
 
-def test_score_add_adds_one_and_publishes_standings_after_commit(
-    board: Board, published: list, django_capture_on_commit_callbacks: Any
+def test_score_add_adds_one_and_the_publisher_publishes_the_standings(
+    board: Board, published: Drain
 ) -> None:
     bob = players_of(board)["Bob"]
-    with django_capture_on_commit_callbacks(execute=True):
-        player = services.score_add(board_id=board.pk, player_id=bob.pk)
-        assert published == []  # nothing leaves before commit
+    published()  # the board's first update
+    player = services.score_add(board_id=board.pk, player_id=bob.pk)
     assert (player.pk, player.score) == (bob.pk, 1)
     assert player.score_changed_at > bob.score_changed_at
     assert scores(board) == {"Ann": 0, "Bob": 1, "Cleo": 0}
-    assert published == [
-        (channel(board), "update", selectors.board_standings(board_id=board.pk)),
-    ]
-    assert published[0][2]["players"][0] == {"id": bob.pk, "name": "Bob", "score": 1}
+    sent = published()
+    assert sent == [(channel(board), "update", selectors.board_standings(board_id=board.pk))]
+    assert sent[0][2]["players"][0] == {"id": bob.pk, "name": "Bob", "score": 1}
 
 
-def test_score_add_commits_the_score_alone_and_stores_the_update_after_commit(
-    board: Board, published: list, django_capture_on_commit_callbacks: Any
+def test_score_add_commits_the_score_alone_and_the_snapshot_stores_the_update(
+    board: Board, published: Drain
 ) -> None:
     ann = players_of(board)["Ann"]
-    with django_capture_on_commit_callbacks(execute=True):
-        services.score_add(board_id=board.pk, player_id=ann.pk)
-        # The click's transaction holds no channel lock and stores no event.
-        assert [eid for eid, _ in stored_updates(board)] == [1]
-    with django_capture_on_commit_callbacks(execute=True):
-        services.score_add(board_id=board.pk, player_id=ann.pk)
+    services.score_add(board_id=board.pk, player_id=ann.pk)
+    # The click holds no channel lock and stores no event: the publisher's snapshot does.
+    assert [eid for eid, _ in stored_updates(board)] == [1]
+    published()
+    services.score_add(board_id=board.pk, player_id=ann.pk)
+    published()
     assert [(eid, s["players"][0]["score"]) for eid, s in stored_updates(board)] == [
         (1, 0),  # the board's first update, stored by board_create
         (2, 1),
@@ -59,23 +60,20 @@ def test_score_add_commits_the_score_alone_and_stores_the_update_after_commit(
     ]
 
 
-def test_score_add_rolled_back_publishes_nothing(
-    board: Board, published: list, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_score_add_rolled_back_publishes_nothing(board: Board, published: Drain) -> None:
     ann = players_of(board)["Ann"]
     before = stored_state()
     with (
-        django_capture_on_commit_callbacks(execute=True),
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
         services.score_add(board_id=board.pk, player_id=ann.pk)
         raise RuntimeError("roll back")
-    assert published == []
+    assert published() == []
     assert stored_state() == before
 
 
-def test_score_add_tie_goes_to_who_reached_the_score_first(board: Board, published: list) -> None:
+def test_score_add_tie_goes_to_who_reached_the_score_first(board: Board, published: Drain) -> None:
     players = players_of(board)
     services.score_add(board_id=board.pk, player_id=players["Cleo"].pk)
     services.score_add(board_id=board.pk, player_id=players["Bob"].pk)
@@ -94,9 +92,10 @@ def test_score_add_tie_goes_to_who_reached_the_score_first(board: Board, publish
 
 @pytest.mark.parametrize("which", ["unknown player", "player of another board", "unknown board"])
 def test_score_add_bad_ids_raise_not_found_and_change_nothing(
-    board: Board, published: list, which: str
+    board: Board, published: Drain, which: str
 ) -> None:
     other = services.board_create(name="Other", players=["Zed"])
+    published()  # its first update
     zed = players_of(other)["Zed"]
     board_id, player_id, field = {
         "unknown player": (board.pk, 10**12, "player"),
@@ -108,15 +107,18 @@ def test_score_add_bad_ids_raise_not_found_and_change_nothing(
         services.score_add(board_id=board_id, player_id=player_id)
     assert (error.value.status, error.value.field) == (404, field)
     assert stored_state() == before  # not even a counter for the unknown board's channel
-    assert published == []
+    assert published() == []
 
 
 @pytest.mark.django_db(transaction=True)
-def test_score_add_concurrent_clicks_are_all_counted(published: list) -> None:
-    """Real PostgreSQL connections in threads: the F() increment loses no click."""
+def test_score_add_concurrent_clicks_are_all_counted(published: Drain) -> None:
+    """Real PostgreSQL connections in threads: the increment loses no click, and snapshots
+    taken while clicks commit (as the publisher takes them) never go down."""
     board = services.board_create(name="Busy", players=["Ann", "Bob"])
     ann, bob = players_of(board)["Ann"], players_of(board)["Bob"]
     threads, clicks = 8, 25
+    clicking = threading.Event()
+    clicking.set()
 
     def click(n: int) -> None:
         try:
@@ -126,10 +128,21 @@ def test_score_add_concurrent_clicks_are_all_counted(published: list) -> None:
         finally:
             connection.close()
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=threads) as pool:
+    def snapshots() -> None:
+        try:
+            while clicking.is_set():
+                services.board_snapshot(board_channel(board.pk))
+        finally:
+            connection.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=threads + 1) as pool:
+        taker = pool.submit(snapshots)
         list(pool.map(click, range(threads)))
+        clicking.clear()
+        taker.result()
+    services.board_snapshot(board_channel(board.pk))
     assert sum(scores(board).values()) == threads * clicks
-    # Clicks that commit while an update is being built share the next one, so
+    # Clicks that commit while a snapshot is being taken share the next one, so
     # there may be fewer updates than clicks; in id order no total goes down,
     # and the last update is what the database holds.
     totals = [sum(p["score"] for p in s["players"]) for _, s in stored_updates(board)]
@@ -139,11 +152,8 @@ def test_score_add_concurrent_clicks_are_all_counted(published: list) -> None:
     assert stored_updates(board)[-1][1] == selectors.board_standings(board_id=board.pk)
 
 
-def test_board_create_stores_players_in_order_and_a_first_update(
-    published: list, django_capture_on_commit_callbacks: Any
-) -> None:
-    with django_capture_on_commit_callbacks(execute=True):
-        board = services.board_create(name=" Office ", players=["Cleo", "Ann", "Bob"])
+def test_board_create_stores_players_in_order_and_a_first_update(published: Drain) -> None:
+    board = services.board_create(name=" Office ", players=["Cleo", "Ann", "Bob"])
     assert board.name == "Office"
     assert [p["name"] for p in selectors.board_standings(board_id=board.pk)["players"]] == [
         "Cleo",
@@ -151,7 +161,7 @@ def test_board_create_stores_players_in_order_and_a_first_update(
         "Bob",
     ]
     standings = selectors.board_standings(board_id=board.pk)
-    assert published == [(channel(board), "update", standings)]
+    assert published() == [(channel(board), "update", standings)]
     assert stored_updates(board) == [(1, standings)]
 
 
@@ -160,7 +170,7 @@ def test_board_create_stores_players_in_order_and_a_first_update(
     [("", PLAYERS, "name"), ("Board", [], "players"), ("Board", ["Ann", "Ann"], "players")],
 )
 def test_board_create_invalid_stores_nothing(
-    published: list, name: str, players: list[str], field: str
+    published: Drain, name: str, players: list[str], field: str
 ) -> None:
     with pytest.raises(FieldError) as error:
         services.board_create(name=name, players=players)
@@ -169,25 +179,22 @@ def test_board_create_invalid_stores_nothing(
     assert not Board.objects.exists()
 
 
-def test_board_reset_zeroes_scores_and_publishes(
-    board: Board, published: list, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_board_reset_zeroes_scores_and_publishes(board: Board, published: Drain) -> None:
     players = players_of(board)
     for name in ("Cleo", "Cleo", "Bob"):
         click(board, players[name])
-    published.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        services.board_reset(board_id=board.pk)
+    published()
+    services.board_reset(board_id=board.pk)
     assert scores(board) == {"Ann": 0, "Bob": 0, "Cleo": 0}
     # All reset in one statement: the same time, so the tie goes to the older player.
     assert len({p.score_changed_at for p in board.players.all()}) == 1
     standings = selectors.board_standings(board_id=board.pk)
     assert [p["name"] for p in standings["players"]] == ["Ann", "Bob", "Cleo"]
-    assert published == [(channel(board), "update", standings)]
+    assert published() == [(channel(board), "update", standings)]
     assert stored_updates(board)[-1] == (5, standings)
 
 
-def test_board_reset_unknown_board_changes_nothing(board: Board, published: list) -> None:
+def test_board_reset_unknown_board_changes_nothing(board: Board, published: Drain) -> None:
     before = stored_state()
     with pytest.raises(NotFound) as error:
         services.board_reset(board_id=10**12)
@@ -195,7 +202,7 @@ def test_board_reset_unknown_board_changes_nothing(board: Board, published: list
     assert stored_state() == before
 
 
-def test_board_publish_stores_a_fresh_update(board: Board, published: list) -> None:
+def test_board_publish_stores_a_fresh_update(board: Board, published: Drain) -> None:
     Player.objects.filter(board=board, name="Ann").update(score=7)  # as the admin would
     assert services.board_publish(board_id=board.pk) == 2
     assert stored_updates(board)[-1] == (2, selectors.board_standings(board_id=board.pk))
@@ -203,7 +210,7 @@ def test_board_publish_stores_a_fresh_update(board: Board, published: list) -> N
 
 
 def test_board_refresh_stores_nothing_when_the_latest_update_is_current(
-    board: Board, published: list
+    board: Board, published: Drain
 ) -> None:
     before = stored_state()
     assert services.board_refresh(board_id=board.pk) is None
@@ -211,12 +218,11 @@ def test_board_refresh_stores_nothing_when_the_latest_update_is_current(
 
 
 def test_board_refresh_stores_a_committed_score_whose_update_never_came(
-    board: Board, published: list, django_capture_on_commit_callbacks: Any
+    board: Board, published: Drain
 ) -> None:
     # A click committed, but its coalesced update never ran (say, the process stopped).
     Player.objects.filter(board=board, name="Cleo").update(score=2)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert services.board_refresh(board_id=board.pk) == 2
+    assert services.board_refresh(board_id=board.pk) == 2
     standings = selectors.board_standings(board_id=board.pk)
     assert standings["players"][0] == {
         "id": players_of(board)["Cleo"].pk,
@@ -224,17 +230,17 @@ def test_board_refresh_stores_a_committed_score_whose_update_never_came(
         "score": 2,
     }
     assert stored_updates(board)[-1] == (2, standings)
-    assert published == [(channel(board), "update", standings)]
+    assert published() == [(channel(board), "update", standings)]
     assert services.board_refresh(board_id=board.pk) is None  # and only once
 
 
-def test_board_publish_unknown_board_changes_nothing(published: list) -> None:
+def test_board_publish_unknown_board_changes_nothing(published: Drain) -> None:
     with pytest.raises(NotFound):
         services.board_publish(board_id=10**12)
     assert stored_state() == ([], [], [])
 
 
-def test_default_board_ensure_creates_one_board_with_five_players_once(published: list) -> None:
+def test_default_board_ensure_creates_one_board_with_five_players_once(published: Drain) -> None:
     first = services.default_board_ensure()
     again = services.default_board_ensure()
     assert first == again

@@ -4,7 +4,6 @@ import io
 import json
 import re
 import time
-from typing import Any
 
 import jwt
 import pytest
@@ -15,6 +14,7 @@ from django.test import Client
 from chatdemo import stack
 from leaderboard import selectors, services
 from leaderboard.models import Board, Player
+from tests.conftest import Drain
 from tests.leaderboard.conftest import click, players_of, scores, stored_state
 
 pytestmark = pytest.mark.django_db
@@ -57,15 +57,14 @@ def test_player_get_returns_player_json(api: Client, board: Board) -> None:
 
 
 def test_score_add_post_adds_one_and_returns_player_json(
-    api: Client, board: Board, published: list, django_capture_on_commit_callbacks: Any
+    api: Client, board: Board, published: Drain
 ) -> None:
     cleo = players_of(board)["Cleo"]
-    with django_capture_on_commit_callbacks(execute=True):
-        response = api.post(f"/boards/{board.pk}/players/{cleo.pk}/score-add/")
+    response = api.post(f"/boards/{board.pk}/players/{cleo.pk}/score-add/")
     assert response.status_code == 200
     assert response.json() == {"id": cleo.pk, "name": "Cleo", "score": 1}
     assert scores(board) == {"Ann": 0, "Bob": 0, "Cleo": 1}
-    assert published == [
+    assert published() == [
         (f"board-{board.pk}", "update", selectors.board_standings(board_id=board.pk))
     ]
 
@@ -89,9 +88,10 @@ BAD_PATHS = [
 @pytest.mark.parametrize(("template", "field"), BAD_PATHS)
 @pytest.mark.parametrize("action", ["get", "score-add"])
 def test_bad_ids_are_json_404_naming_the_id_and_change_nothing(
-    api: Client, board: Board, published: list, template: str, field: str, action: str
+    api: Client, board: Board, published: Drain, template: str, field: str, action: str
 ) -> None:
     other = services.board_create(name="Other", players=["Zed"])
+    published()  # its first update
     path = template.format(b=board.pk, p=players_of(board)["Ann"].pk, o=players_of(other)["Zed"].pk)
     if action == "score-add":
         if "/players/" not in path:
@@ -103,7 +103,7 @@ def test_bad_ids_are_json_404_naming_the_id_and_change_nothing(
     assert response["Content-Type"] == "application/json"
     assert response.json() == {"error": f"no such {field}", "field": field}
     assert stored_state() == before
-    assert published == []
+    assert published() == []
 
 
 def test_bad_board_id_with_stream_accept_is_json_404(api: Client) -> None:
@@ -123,7 +123,7 @@ def test_bad_board_id_with_stream_accept_is_json_404(api: Client) -> None:
     ],
 )
 def test_wrong_method_is_json_405_and_changes_nothing(
-    api: Client, board: Board, published: list, method: str, path: str, allowed: str
+    api: Client, board: Board, published: Drain, method: str, path: str, allowed: str
 ) -> None:
     path = path.format(b=board.pk, p=players_of(board)["Ann"].pk)
     before = stored_state()
@@ -145,7 +145,7 @@ def test_wrong_method_is_json_405_and_changes_nothing(
     ["text/event-stream", "application/json;q=0.5, text/event-stream", "TEXT/Event-Stream"],
 )
 def test_board_stream_through_proxy_replays_the_latest_update_then_holds(
-    api: Client, board: Board, published: list, accept: str
+    api: Client, board: Board, published: Drain, accept: str
 ) -> None:
     ann = players_of(board)["Ann"]
     for _ in range(3):
@@ -166,7 +166,7 @@ def test_board_stream_through_proxy_replays_the_latest_update_then_holds(
 
 
 def test_board_stream_connect_never_replays_an_update_older_than_the_database(
-    api: Client, board: Board, published: list
+    api: Client, board: Board, published: Drain
 ) -> None:
     # A committed score whose coalesced update has not been stored yet.
     Player.objects.filter(board=board, name="Bob").update(score=5)
@@ -180,7 +180,7 @@ def test_board_stream_connect_never_replays_an_update_older_than_the_database(
 
 
 def test_board_stream_client_that_has_the_latest_gets_no_replay(
-    api: Client, board: Board, published: list
+    api: Client, board: Board, published: Drain
 ) -> None:
     response = api.get(
         f"/boards/{board.pk}/",
@@ -201,7 +201,7 @@ def test_board_stream_client_that_has_the_latest_gets_no_replay(
     ],
 )
 def test_board_stream_client_not_at_the_latest_gets_only_the_latest(
-    api: Client, board: Board, published: list, last_event_id: str
+    api: Client, board: Board, published: Drain, last_event_id: str
 ) -> None:
     ann = players_of(board)["Ann"]
     for _ in range(3):
@@ -218,7 +218,7 @@ def test_board_stream_client_not_at_the_latest_gets_only_the_latest(
 
 
 def test_board_stream_next_link_request_keeps_pushpins_position(
-    api: Client, board: Board, published: list
+    api: Client, board: Board, published: Drain
 ) -> None:
     ann = players_of(board)["Ann"]
     for _ in range(3):
@@ -238,7 +238,7 @@ def test_board_stream_next_link_request_keeps_pushpins_position(
 
 
 def test_board_stream_next_link_request_delivers_a_state_whose_update_never_came(
-    api: Client, board: Board, published: list
+    api: Client, board: Board, published: Drain
 ) -> None:
     first = api.get(f"/boards/{board.pk}/", HTTP_ACCEPT="text/event-stream", **proxied())
     link = first["Grip-Link"].split(">")[0].lstrip("<")
@@ -254,7 +254,7 @@ def test_board_stream_next_link_request_delivers_a_state_whose_update_never_came
 
 
 def test_board_stream_after_trim_replays_the_kept_latest_event(
-    api: Client, board: Board, published: list
+    api: Client, board: Board, published: Drain
 ) -> None:
     import datetime
 
@@ -278,7 +278,7 @@ def test_board_stream_after_trim_replays_the_kept_latest_event(
 
 @pytest.mark.parametrize("last_event_id", [None, "board-{b}:0"])
 def test_board_stream_board_without_events_stores_a_snapshot(
-    api: Client, published: list, last_event_id: str | None
+    api: Client, published: Drain, last_event_id: str | None
 ) -> None:
     bare = Board.objects.create(name="Made in the admin")
     Player.objects.create(board=bare, name="Ann", score=2)
@@ -318,7 +318,7 @@ def test_board_page_renders_standings_with_named_buttons(client: Client, board: 
     assert "leaderboard/board.js" in html
 
 
-def test_board_page_escapes_names(client: Client, published: list) -> None:
+def test_board_page_escapes_names(client: Client, published: Drain) -> None:
     board = services.board_create(name="<i>B</i>", players=["<img src=x onerror=alert(1)>"])
     html = client.get(f"/leaderboard/{board.pk}/").content.decode()
     assert "<img src=x" not in html
@@ -340,7 +340,7 @@ def test_home_links_to_leaderboard_and_chat(client: Client) -> None:
 # --- management commands and admin ----------------------------------------------
 
 
-def test_command_create_and_reset(published: list) -> None:
+def test_command_create_and_reset(published: Drain) -> None:
     out = io.StringIO()
     call_command("leaderboard_board", "create", "Office", "Ann", "Bob", stdout=out)
     board = Board.objects.get(name="Office")
@@ -361,32 +361,28 @@ def test_command_create_and_reset(published: list) -> None:
         (["create", "Office", "Ann", "Ann"], "players: must not repeat a name"),
     ],
 )
-def test_command_errors_name_the_field(published: list, args: list[str], message: str) -> None:
+def test_command_errors_name_the_field(published: Drain, args: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=f"^{message}$"):
         call_command("leaderboard_board", *args)
     assert not Board.objects.exists()
 
 
-def test_seed_demo_creates_the_default_board_once(published: list) -> None:
+def test_seed_demo_creates_the_default_board_once(published: Drain) -> None:
     call_command("seed_demo", stdout=io.StringIO())
     call_command("seed_demo", stdout=io.StringIO())
     [board] = Board.objects.all()
     assert board.players.count() == 5
 
 
-def test_admin_player_edit_publishes_standings(
-    board: Board, published: list, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_admin_player_edit_publishes_standings(board: Board, published: Drain) -> None:
     admin = Client()
     admin.force_login(User.objects.create_superuser("admin", "a@example.com", "pw"))
     bob = players_of(board)["Bob"]
-    with django_capture_on_commit_callbacks(execute=True):
-        response = admin.post(
-            f"/admin/leaderboard/player/{bob.pk}/change/",
-            {"board": board.pk, "name": "Bob", "score": 12},
-        )
+    response = admin.post(
+        f"/admin/leaderboard/player/{bob.pk}/change/",
+        {"board": board.pk, "name": "Bob", "score": 12},
+    )
     assert response.status_code == 302
-    assert published == [
-        (f"board-{board.pk}", "update", selectors.board_standings(board_id=board.pk))
-    ]
-    assert published[0][2]["players"][0] == {"id": bob.pk, "name": "Bob", "score": 12}
+    sent = published()
+    assert sent == [(f"board-{board.pk}", "update", selectors.board_standings(board_id=board.pk))]
+    assert sent[0][2]["players"][0] == {"id": bob.pk, "name": "Bob", "score": 12}

@@ -13,9 +13,10 @@ from django.utils import timezone
 from django_eventstream.storage import EventDoesNotExist
 from django_eventstream.utils import get_storage
 
-from realtime import log, publish
+from realtime import log, notify
 from realtime import storage as storage_module
 from realtime.models import Channel, Event
+from tests.conftest import Drain
 
 pytestmark = pytest.mark.django_db
 
@@ -39,11 +40,9 @@ def test_send_without_lock_on_new_channel_raises() -> None:
         log.send("room-new", "message", {})
 
 
-def test_send_stores_events_that_the_storage_class_reads(
-    published: list, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_send_stores_events_that_the_storage_class_reads(published: Drain) -> None:
     for n in range(3):
-        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        with transaction.atomic():
             log.lock_channel("room-a")
             log.send("room-a", "message", {"n": n})
     storage = get_storage()
@@ -55,10 +54,10 @@ def test_send_stores_events_that_the_storage_class_reads(
         (3, "message", '{"n": 2}'),
     ]
     assert [e.id for e in storage.get_events("room-a", 2)] == [3]
-    assert published == [("room-a", "message", {"n": n}) for n in range(3)]
+    assert published() == [("room-a", "message", {"n": n}) for n in range(3)]
 
 
-def test_send_rolled_back_leaves_counter_and_events_untouched(published: list) -> None:
+def test_send_rolled_back_leaves_counter_and_events_untouched(published: Drain) -> None:
     with pytest.raises(RuntimeError), transaction.atomic():
         log.lock_channel("room-a")
         log.send("room-a", "message", {"n": 1})
@@ -67,14 +66,19 @@ def test_send_rolled_back_leaves_counter_and_events_untouched(published: list) -
     assert not Event.objects.exists()
 
 
-def test_send_publishes_only_after_commit(
-    published: list, django_capture_on_commit_callbacks: Any
-) -> None:
-    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        log.lock_channel("room-a")
-        log.send("room-a", "message", {"n": 1})
-        assert published == []
-    assert published == [("room-a", "message", {"n": 1})]
+@pytest.mark.django_db(transaction=True)  # real commits, seen from another connection
+def test_send_notifies_listeners_only_on_commit() -> None:
+    with notify.listening() as listener:
+        with transaction.atomic():
+            log.lock_channel("room-a")
+            log.send("room-a", "message", {"n": 1})
+            assert notify.wait(listener, 0.2) == set()
+        assert notify.wait(listener, 5) == {"room-a"}
+        with pytest.raises(RuntimeError), transaction.atomic():
+            log.lock_channel("room-a")
+            log.send("room-a", "message", {"n": 2})
+            raise RuntimeError("roll back")
+        assert notify.wait(listener, 0.2) == set()
 
 
 def _age_all_events() -> None:
@@ -97,23 +101,6 @@ def test_trim_deletes_expired_events_but_each_channel_keeps_its_latest() -> None
         ("room-b", 1),
     ]
     assert Channel.objects.get(name="room-a").last_id == 4  # ids never go back
-
-
-def test_trim_now_and_then_runs_at_most_once_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
-    for n in range(2):
-        with transaction.atomic():
-            log.lock_channel("room-a")
-            log.send("room-a", "message", {"n": n})
-    _age_all_events()
-    monkeypatch.setattr(log, "_last_trim", 0.0)
-    log.trim_now_and_then()
-    assert list(Event.objects.values_list("seq", flat=True)) == [2]
-    with transaction.atomic():
-        log.lock_channel("room-a")
-        log.send("room-a", "message", {"n": 2})
-    _age_all_events()
-    log.trim_now_and_then()  # within the minute: no second pass
-    assert sorted(Event.objects.values_list("seq", flat=True)) == [2, 3]
 
 
 # --- reads through the storage class ------------------------------------------------
@@ -174,30 +161,6 @@ def test_storage_pages_for_the_proxy_leave_room_and_say_what_is_left(settings: A
     assert [e.id for e in storage.get_events("room-a", 0, limit=4)] == [1, 2, 3, 4]
 
 
-# --- retries of failed publishes --------------------------------------------------
-
-
-def test_publish_retries_back_off_then_give_up() -> None:
-    retries = publish.PublishRetries()
-    delays = [retries.failed("room-a", 7, attempt) for attempt in range(retries.ATTEMPTS)]
-    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, None]
-    assert not retries.still_wanted("room-a", 7)
-
-
-def test_publish_retry_dropped_once_a_later_event_is_published() -> None:
-    """The later publish's prev-id gap makes Pushpin recover the earlier event."""
-    retries = publish.PublishRetries()
-    retries.failed("room-a", 7, 0)
-    retries.failed("room-a", 9, 0)
-    retries.failed("room-b", 7, 0)
-    retries.succeeded("room-a", 8)
-    assert not retries.still_wanted("room-a", 7)
-    assert retries.still_wanted("room-a", 9)
-    assert retries.still_wanted("room-b", 7)
-    retries.succeeded("room-a", 9)
-    assert not retries.still_wanted("room-a", 9)
-
-
 def _message(text: str) -> Any:
     from chat.models import Message
 
@@ -205,24 +168,23 @@ def _message(text: str) -> Any:
 
 
 def test_insert_and_send_stores_row_and_event_that_the_storage_class_reads(
-    published: list, django_capture_on_commit_callbacks: Any
+    published: Drain,
 ) -> None:
     from chat.selectors import message_payload
 
     sent = []
     for text in ("first", 'second <b>\u00e9\u2603 "quoted"</b>\n'):
         message = _message(text)
-        with django_capture_on_commit_callbacks(execute=True):
-            event_id = log.insert_and_send(
-                "room-a", "message", message, message_payload, event_id_field="event_id"
-            )
+        event_id = log.insert_and_send(
+            "room-a", "message", message, message_payload, event_id_field="event_id"
+        )
         sent.append(message)
         assert (message.pk is not None, message.event_id) == (True, event_id)
     # The first event also creates the channel's row, then both take the one statement.
     assert [m.event_id for m in sent] == [1, 2]
     assert sent[0].pk < sent[1].pk
     payloads = [message_payload(m) for m in sent]
-    assert published == [("room-a", "message", p) for p in payloads]
+    assert published() == [("room-a", "message", p) for p in payloads]
     stored = get_storage().get_events("room-a", 0)
     assert [(e.id, e.type, json.loads(e.data)) for e in stored] == [
         (1, "message", payloads[0]),
@@ -230,9 +192,7 @@ def test_insert_and_send_stores_row_and_event_that_the_storage_class_reads(
     ]
 
 
-def test_insert_and_send_rolled_back_stores_and_publishes_nothing(
-    published: list, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_insert_and_send_rolled_back_stores_and_publishes_nothing(published: Drain) -> None:
     from chat.models import Message
     from chat.selectors import message_payload
 
@@ -240,7 +200,6 @@ def test_insert_and_send_rolled_back_stores_and_publishes_nothing(
         "room-a", "message", _message("kept"), message_payload, event_id_field="event_id"
     )
     with (
-        django_capture_on_commit_callbacks(execute=True),
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
@@ -251,10 +210,10 @@ def test_insert_and_send_rolled_back_stores_and_publishes_nothing(
     assert [m.text for m in Message.objects.all()] == ["kept"]
     assert Channel.objects.get(name="room-a").last_id == 1
     assert list(Event.objects.values_list("seq", flat=True)) == [1]
-    assert [p["text"] for _c, _t, p in published] == []
+    assert [p["text"] for _c, _t, p in published()] == ["kept"]
 
 
-def test_insert_and_send_payload_without_pk_raises_and_stores_nothing(published: list) -> None:
+def test_insert_and_send_payload_without_pk_raises_and_stores_nothing(published: Drain) -> None:
     from chat.models import Message
 
     log.insert_and_send(

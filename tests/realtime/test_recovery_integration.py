@@ -16,8 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from chatdemo.stack import StackError
-from tests.conftest import Stack
+from tests.conftest import Stack, another_stack
 from tests.sse import Subscriber
 
 pytestmark = pytest.mark.integration
@@ -29,17 +28,12 @@ MESSAGES_PER_WRITER = 40
 
 @pytest.fixture
 def paged_stack(
-    transactional_db: None, tmp_path_factory: pytest.TempPathFactory
+    transactional_db: None, stack: Stack, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     """Pushpin and an app whose recovery answers hold two events at most."""
-    stack = Stack(tmp_path_factory.mktemp("paged"), app_env={"REALTIME_PAGE_SIZE": "2"})
-    try:
-        stack.start()
-    except StackError as error:
-        stack.stop()
-        pytest.fail(str(error), pytrace=False)
-    yield stack
-    stack.stop()
+    paged = Stack(tmp_path_factory.mktemp("paged"), app_env={"REALTIME_PAGE_SIZE": "2"})
+    with another_stack(stack, paged):
+        yield paged
 
 
 def numbers(sub: Subscriber) -> list[int]:

@@ -13,6 +13,7 @@ from django.test import Client
 
 from chat.services import message_post
 from chatdemo import stack
+from tests.conftest import Drain
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +42,7 @@ def next_link(response: Any) -> tuple[str, str]:
 
 
 def test_recovery_pages_always_hold_and_come_back_soon_while_events_are_left(
-    api: Client, published: list, settings: Any
+    api: Client, published: Drain, settings: Any
 ) -> None:
     settings.REALTIME_PAGE_SIZE = 2
     settings.REALTIME_CATCH_UP_SECONDS = 1
@@ -80,7 +81,7 @@ def test_recovery_pages_always_hold_and_come_back_soon_while_events_are_left(
     ]
 
 
-def test_recovery_link_serves_only_the_channel_of_its_url(api: Client, published: list) -> None:
+def test_recovery_link_serves_only_the_channel_of_its_url(api: Client, published: Drain) -> None:
     message_post(room="secret", author="Ann", text="for secret only")
     message_post(room="lobby", author="Bob", text="for lobby")
     first = api.get("/rooms/secret/events/", **proxied(last_event_id="room-secret:0"))
@@ -95,7 +96,7 @@ def test_recovery_link_serves_only_the_channel_of_its_url(api: Client, published
 @pytest.mark.parametrize(
     "es_meta", ["garbage", jwt.encode({"channels": 5}, "k" * 32), jwt.encode({}, "x" * 32)]
 )
-def test_forged_es_meta_is_ignored(api: Client, published: list, es_meta: str) -> None:
+def test_forged_es_meta_is_ignored(api: Client, published: Drain, es_meta: str) -> None:
     message_post(room="lobby", author="Ann", text="hi")
     response = api.get(
         f"/rooms/lobby/events/?link=next&recover=true&es-meta={es_meta}",
@@ -108,7 +109,7 @@ def test_forged_es_meta_is_ignored(api: Client, published: list, es_meta: str) -
 @pytest.mark.parametrize(
     "grip_last", ["events-room-lobby; last-id=", "events-room-lobby; last-id=abc"]
 )
-def test_malformed_grip_last_is_a_json_400(api: Client, published: list, grip_last: str) -> None:
+def test_malformed_grip_last_is_a_json_400(api: Client, published: Drain, grip_last: str) -> None:
     response = api.get(
         "/rooms/lobby/events/?link=next&recover=true", **proxied(grip_last=grip_last)
     )

@@ -1,4 +1,9 @@
-"""Direct SSE streams (no proxy) do not each hold a database connection open.
+"""Direct SSE streams (no proxy): woken from the log, whoever wrote, and light on the database.
+
+Each app process wakes its own streams when PostgreSQL notifies it of a
+commit (realtime.direct). That marks django-eventstream's listeners for a
+re-read, which is not a documented interface: these tests fail if a release
+of django-eventstream changes it.
 
 django-eventstream reads the database in the request's thread, whose
 connection would otherwise stay open as long as the stream: one PostgreSQL
@@ -14,7 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.db import transaction
 
+from chat.services import message_post
 from chatdemo.stack import AppServer, StackError, free_port
 from tests.conftest import Stack
 from tests.sse import Subscriber
@@ -58,3 +65,20 @@ def test_direct_streams_outnumbering_the_pool_all_open_and_receive(
     for stream in streams:
         [event] = stream.wait_count("message", 1)
         assert event.json() == posted.json()
+
+
+def test_direct_streams_get_what_another_process_commits_once_each_in_order(
+    direct_app: AppServer, room: str, subscribers: list
+) -> None:
+    """This test process writes; the app process streams: only the notification links them."""
+    streams = [Subscriber(f"{direct_app.url}/rooms/{room}/events/") for _ in range(2)]
+    subscribers.extend(streams)
+    for stream in streams:
+        stream.wait_open()
+    for n in range(30):
+        with transaction.atomic():
+            message_post(room=room, author="Ann", text=str(n))
+    for stream in streams:
+        events = stream.wait_count("message", 30)
+        assert [e.json()["text"] for e in events] == [str(n) for n in range(30)]
+        assert [e.id for e in events] == [f"room-{room}:{n}" for n in range(1, 31)]
