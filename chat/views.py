@@ -16,7 +16,7 @@ from chat import selectors, services
 from chat.validation import (
     DEFAULT_ROOM,
     NICKNAME_MAX_LENGTH,
-    ROOM_PATTERN,
+    ROOM_MAX_LENGTH,
     TEXT_MAX_LENGTH,
     validate_nickname,
     validate_room,
@@ -87,10 +87,18 @@ def join(request: HttpRequest) -> HttpResponse:
     """The join page: pick a nickname and a room."""
     nickname = request.session.get("nickname", "")
     room = request.GET.get("room", DEFAULT_ROOM)
-    errors: dict[str, str] = {}
     if request.method == "POST":
         nickname = request.POST.get("nickname", "")
         room = request.POST.get("room", "").strip() or DEFAULT_ROOM
+    return _join_or_enter(request, nickname=nickname, room=room, entering=request.method == "POST")
+
+
+def _join_or_enter(
+    request: HttpRequest, *, nickname: str, room: str, entering: bool
+) -> HttpResponse:
+    """Enter ``room`` as ``nickname`` when asked to and both are valid; else the join page."""
+    errors: dict[str, str] = {}
+    if entering:
         try:
             nickname = validate_nickname(nickname, field="nickname")
         except FieldError as error:
@@ -109,8 +117,8 @@ def join(request: HttpRequest) -> HttpResponse:
             "nickname": nickname,
             "room": room,
             "errors": errors,
-            "room_pattern": ROOM_PATTERN,
             "nickname_max": NICKNAME_MAX_LENGTH,
+            "room_max": ROOM_MAX_LENGTH,
         },
         status=400 if errors else 200,
     )

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 from django.test import Client
 from django_eventstream.models import Event
 
 from chat.models import Message
-from chat.validation import NICKNAME_MAX_LENGTH, TEXT_MAX_LENGTH
+from chat.validation import NICKNAME_MAX_LENGTH, ROOM_MAX_LENGTH, TEXT_MAX_LENGTH
 
 pytestmark = pytest.mark.django_db
 
@@ -127,20 +128,89 @@ def test_messages_post_oversized_body_is_413(api: Client, published: list, setti
     )
 
 
-@pytest.mark.parametrize("room", ["has%20space", "x" * 65, "dot.ted", "%C3%BC"])
+@pytest.mark.parametrize("room", ["team.chat", "café", "with space", "r" * 65, "a:b", "a,b"])
+def test_messages_post_to_any_printable_room(api: Client, published: list, room: str) -> None:
+    response = api.post(f"/rooms/{quote(room)}/messages/", {"from": "Ann", "text": "hi"})
+    assert response.status_code == 200
+    assert Message.objects.get().room == room
+    body = api.get(f"/rooms/{quote(room)}/messages/").json()
+    assert [m["text"] for m in body["messages"]] == ["hi"]
+    # The channel name is percent-encoded in the id: ":" and "," cannot split it.
+    assert body["last-event-id"] == f"room-{quote(room)}:1"
+
+
+def test_messages_accept_the_original_demos_inputs(api: Client, published: list) -> None:
+    """40-character nicknames and 2,000+ character messages, which the original accepted."""
+    response = api.post("/rooms/lobby/messages/", {"from": "n" * 40, "text": "x" * 2001})
+    assert response.status_code == 200
+    assert (response.json()["from"], len(response.json()["text"])) == ("n" * 40, 2001)
+
+
+def test_messages_longest_post_in_4_byte_characters_fits_the_body_limit(
+    api: Client, published: list
+) -> None:
+    nickname, text = "🦊" * NICKNAME_MAX_LENGTH, "💬" * TEXT_MAX_LENGTH
+    response = api.post(
+        "/rooms/lobby/messages/",
+        urlencode({"from": nickname, "text": text}),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    assert Message.objects.get().text == text
+
+
+@pytest.mark.parametrize(
+    ("room", "message"),
+    [
+        ("%20lead", "must not start or end with a space"),
+        ("r" * (ROOM_MAX_LENGTH + 1), f"must be at most {ROOM_MAX_LENGTH} characters"),
+        ("bell%07", "must not contain control characters"),
+        ("a%2Fb", None),  # "/" ends the path segment: no such route
+    ],
+)
 @pytest.mark.parametrize("endpoint", ["messages", "events"])
-def test_bad_room_id_is_400_naming_room(
-    api: Client, published: list, room: str, endpoint: str
+def test_bad_room_is_400_naming_room(
+    api: Client, published: list, room: str, message: str | None, endpoint: str
 ) -> None:
     response = api.get(f"/rooms/{room}/{endpoint}/")
-    assert response.status_code == 400
-    assert response.json() == {"error": "must match [A-Za-z0-9_-]{1,64}", "field": "room"}
+    if message is None:
+        assert response.status_code == 404
+    else:
+        assert response.status_code == 400
+        assert response.json() == {"error": message, "field": "room"}
 
 
-def test_bad_room_id_post_stores_nothing(api: Client, published: list) -> None:
-    response = api.post("/rooms/bad.room/messages/", {"from": "Ann", "text": "hi"})
+def test_bad_room_post_stores_nothing(api: Client, published: list) -> None:
+    response = api.post("/rooms/bad%07room/messages/", {"from": "Ann", "text": "hi"})
     assert response.status_code == 400
     assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("slash", ["/", ""])
+def test_messages_answer_with_or_without_trailing_slash(
+    api: Client, published: list, slash: str
+) -> None:
+    posted = api.post(f"/rooms/lobby/messages{slash}", {"from": "Ann", "text": "hi"})
+    assert posted.status_code == 200
+    history = api.get(f"/rooms/lobby/messages{slash}")
+    assert history.json()["messages"] == [posted.json()]
+
+
+@pytest.mark.parametrize("room", ["a:b", "a,b", "café:x,y"])
+@pytest.mark.parametrize("slash", ["/", ""])
+def test_events_resume_id_with_colon_and_comma_in_room(
+    api: Client, published: list, room: str, slash: str
+) -> None:
+    api.post(f"/rooms/{quote(room)}/messages/", {"from": "Ann", "text": "one"})
+    last_event_id = api.get(f"/rooms/{quote(room)}/messages/").json()["last-event-id"]
+    for extra, query in (
+        ({"HTTP_LAST_EVENT_ID": last_event_id}, ""),
+        ({}, f"?{urlencode({'lastEventId': last_event_id})}"),
+    ):
+        response = api.get(f"/rooms/{quote(room)}/events{slash}{query}", **extra)
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"].startswith("text/event-stream")
+        response.close()
 
 
 @pytest.mark.parametrize(
