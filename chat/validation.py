@@ -45,6 +45,9 @@ def validate_room(room: object, *, field: str = "room") -> str:
         raise FieldError(field, "must not start or end with a space")
     if "/" in room:
         raise FieldError(field, 'must not contain "/"')
+    if room in {".", ".."}:
+        # Browsers resolve them in URLs: /rooms/../messages/ is /messages/.
+        raise FieldError(field, 'must not be "." or ".."')
     if any(_is_control(c) for c in room):
         raise FieldError(field, "must not contain control characters")
     return room

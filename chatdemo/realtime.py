@@ -32,6 +32,7 @@ How one event travels:
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import logging
 import re
@@ -40,7 +41,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import jwt
 from asgiref.sync import sync_to_async
@@ -66,11 +67,20 @@ EventType = Literal["message", "update"]
 
 # A resume id as django-eventstream writes it: "<channel>:<id>[,<channel>:<id>...]".
 _LAST_EVENT_ID = re.compile(r"^[A-Za-z0-9_.~%-]+:\d{1,18}(,[A-Za-z0-9_.~%-]+:\d{1,18})*$")
+_PLAIN_ROOM = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def room_channel(room: str) -> str:
-    """The channel that carries a chat room's ``message`` events."""
-    return f"room-{room}"
+    """The channel that carries a chat room's ``message`` events.
+
+    ``room-<room>`` when the name needs no percent-encoding; otherwise (``café``,
+    ``a:b``) ``room~`` and a hash of the name: django-eventstream writes SSE ids
+    with the channel percent-encoded but does not escape their ``%`` for
+    Pushpin's build-id filter, which then drops the stream.
+    """
+    if _PLAIN_ROOM.match(room):
+        return f"room-{room}"
+    return f"room~{hashlib.sha256(room.encode()).hexdigest()[:32]}"
 
 
 def board_channel(board_id: int) -> str:
@@ -612,6 +622,12 @@ def stream(
     instruct = getattr(getattr(request, "grip", None), "instruct", None)
     if instruct is not None and instruct.next_link:
         instruct.next_link_timeout = settings.EVENTSTREAM_NEXT_LINK_TIMEOUT
+        # django-eventstream builds the link from the decoded path: a room such
+        # as "café" or "a,b" must be percent-encoded in Grip-Link (a "," there
+        # would split the header's value in two).
+        if instruct.next_link.startswith(f"{request.path}?"):
+            encoded = quote(request.path, safe="/")
+            instruct.next_link = encoded + instruct.next_link[len(request.path) :]
     if instruct is not None:
         _subscribe_to_events_only(instruct)
     if isinstance(response, StreamingHttpResponse) and response.is_async:

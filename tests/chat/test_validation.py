@@ -46,6 +46,8 @@ def test_validate_room_normalizes_to_nfc() -> None:
         (" lead", "must not start or end with a space"),
         ("trail ", "must not start or end with a space"),
         ("a/b", 'must not contain "/"'),
+        (".", 'must not be "." or ".."'),
+        ("..", 'must not be "." or ".."'),
         ("tab\there", "must not contain control characters"),
         ("nul\x00", "must not contain control characters"),
         ("evil\u202eroom", "must not contain control characters"),

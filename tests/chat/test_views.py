@@ -10,6 +10,8 @@ from django_eventstream.models import Event
 
 from chat.models import Message
 from chat.validation import NICKNAME_MAX_LENGTH, ROOM_MAX_LENGTH, TEXT_MAX_LENGTH
+from chatdemo import realtime
+from tests.leaderboard.test_views import proxied
 
 pytestmark = pytest.mark.django_db
 
@@ -135,8 +137,8 @@ def test_messages_post_to_any_printable_room(api: Client, published: list, room:
     assert Message.objects.get().room == room
     body = api.get(f"/rooms/{quote(room)}/messages/").json()
     assert [m["text"] for m in body["messages"]] == ["hi"]
-    # The channel name is percent-encoded in the id: ":" and "," cannot split it.
-    assert body["last-event-id"] == f"room-{quote(room)}:1"
+    # The room's channel name has no ":" or ",", which would split the id.
+    assert body["last-event-id"] == f"{realtime.room_channel(room)}:1"
 
 
 def test_messages_accept_the_original_demos_inputs(api: Client, published: list) -> None:
@@ -311,3 +313,13 @@ def test_events_through_proxy_answers_with_grip_hold_and_long_next_link(
     link = response["Grip-Link"]
     assert link.startswith("</rooms/lobby/events/?link=next&recover=true&es-meta=")
     assert link.endswith(">; rel=next; timeout=600")
+
+
+def test_events_recovery_link_is_percent_encoded(api: Client) -> None:
+    """Pushpin needs an ASCII Grip-Link; django-eventstream builds it from the decoded path."""
+    room = "café? #1 100%, a:b"
+    response = api.get(f"/rooms/{quote(room)}/events/", **proxied())
+    link = response["Grip-Link"]
+    assert link.startswith(f"</rooms/{quote(room, safe='')}/events/?link=next&"), link
+    assert link.isascii()
+    assert response["Grip-Channel"].startswith(f"events-{realtime.room_channel(room)}; ")
