@@ -9,7 +9,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from chat import selectors, services
@@ -122,6 +122,24 @@ def _join_or_enter(
         },
         status=400 if errors else 200,
     )
+
+
+def original_room(request: HttpRequest, room: str) -> HttpResponse:
+    """``/<room>?user=<nick>``: the original demo's shared link enters the room as that nickname.
+
+    Without ``user`` it is the join page for the room, as in the original;
+    but a path that names one of our own pages without its slash (``/chat``,
+    ``/admin``) goes to that page, as Django's APPEND_SLASH would have done.
+    """
+    user = request.GET.get("user")
+    if user is None:
+        try:
+            resolve(f"{request.path_info}/")
+        except Resolver404:
+            pass
+        else:
+            return redirect(f"{request.path}/")
+    return _join_or_enter(request, nickname=user or "", room=room, entering=user is not None)
 
 
 def room_page(request: HttpRequest, room: str) -> HttpResponse:

@@ -315,6 +315,48 @@ def test_events_through_proxy_answers_with_grip_hold_and_long_next_link(
     assert link.endswith(">; rel=next; timeout=600")
 
 
+# --- the original demo's page links ---------------------------------------------------
+
+
+def test_original_room_link_enters_the_room_as_that_nickname() -> None:
+    browser = Client()
+    response = browser.get(f"/{quote('café.talk')}?user=Ann")
+    assert (response.status_code, response["Location"]) == (302, "/chat/caf%C3%A9.talk/")
+    page = browser.get(response["Location"])
+    assert (page.context["room"], page.context["nickname"]) == ("café.talk", "Ann")
+
+
+def test_original_home_link_goes_to_the_default_room() -> None:
+    response = Client().get("/?user=Ann+Lee")
+    assert (response.status_code, response["Location"]) == (302, "/default?user=Ann+Lee")
+    again = Client().get(response["Location"])
+    assert again["Location"] == "/chat/default/"
+
+
+def test_original_room_link_without_user_is_the_join_page_for_the_room() -> None:
+    response = Client().get(f"/{quote('team.chat')}")
+    assert response.status_code == 200
+    assert response.context["room"] == "team.chat"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"), [("user=", "nickname"), ("user=%07", "nickname"), ("user=Ann", "room")]
+)
+def test_original_room_link_with_bad_input_is_the_join_page_naming_it(
+    query: str, field: str
+) -> None:
+    room = "bad%09room" if field == "room" else "lobby"
+    response = Client().get(f"/{room}?{query}")
+    assert response.status_code == 400
+    assert list(response.context["errors"]) == [field]
+
+
+@pytest.mark.parametrize(("path", "target"), [("/chat", "/chat/"), ("/admin", "/admin/")])
+def test_own_page_without_slash_is_not_taken_for_a_room(path: str, target: str) -> None:
+    response = Client().get(path)
+    assert (response.status_code, response["Location"]) == (302, target)
+
+
 def test_events_recovery_link_is_percent_encoded(api: Client) -> None:
     """Pushpin needs an ASCII Grip-Link; django-eventstream builds it from the decoded path."""
     room = "café? #1 100%, a:b"
