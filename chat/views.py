@@ -9,14 +9,14 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from chat import selectors, services
 from chat.validation import (
     DEFAULT_ROOM,
     NICKNAME_MAX_LENGTH,
-    ROOM_PATTERN,
+    ROOM_MAX_LENGTH,
     TEXT_MAX_LENGTH,
     validate_nickname,
     validate_room,
@@ -88,10 +88,18 @@ def join(request: HttpRequest) -> HttpResponse:
     """The join page: pick a nickname and a room."""
     nickname = request.session.get("nickname", "")
     room = request.GET.get("room", DEFAULT_ROOM)
-    errors: dict[str, str] = {}
     if request.method == "POST":
         nickname = request.POST.get("nickname", "")
         room = request.POST.get("room", "").strip() or DEFAULT_ROOM
+    return _join_or_enter(request, nickname=nickname, room=room, entering=request.method == "POST")
+
+
+def _join_or_enter(
+    request: HttpRequest, *, nickname: str, room: str, entering: bool
+) -> HttpResponse:
+    """Enter ``room`` as ``nickname`` when asked to and both are valid; else the join page."""
+    errors: dict[str, str] = {}
+    if entering:
         try:
             nickname = validate_nickname(nickname, field="nickname")
         except FieldError as error:
@@ -110,11 +118,29 @@ def join(request: HttpRequest) -> HttpResponse:
             "nickname": nickname,
             "room": room,
             "errors": errors,
-            "room_pattern": ROOM_PATTERN,
             "nickname_max": NICKNAME_MAX_LENGTH,
+            "room_max": ROOM_MAX_LENGTH,
         },
         status=400 if errors else 200,
     )
+
+
+def original_room(request: HttpRequest, room: str) -> HttpResponse:
+    """``/<room>?user=<nick>``: the original demo's shared link enters the room as that nickname.
+
+    Without ``user`` it is the join page for the room, as in the original;
+    but a path that names one of our own pages without its slash (``/chat``,
+    ``/admin``) goes to that page, as Django's APPEND_SLASH would have done.
+    """
+    user = request.GET.get("user")
+    if user is None:
+        try:
+            resolve(f"{request.path_info}/")
+        except Resolver404:
+            pass
+        else:
+            return redirect(f"{request.path}/")
+    return _join_or_enter(request, nickname=user or "", room=room, entering=user is not None)
 
 
 def room_page(request: HttpRequest, room: str) -> HttpResponse:

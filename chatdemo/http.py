@@ -1,4 +1,4 @@
-"""JSON responses shared by the API views of both apps."""
+"""JSON responses and URL patterns shared by the API views of both apps."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from functools import wraps
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, path
 
 
 class FieldError(ValueError):
@@ -52,3 +53,16 @@ def allow_methods(
         return wrapper
 
     return decorator
+
+
+def api_path(route: str, view: Callable[..., HttpResponse], *, name: str) -> list[URLPattern]:
+    """``route`` and the same route without its trailing slash, both to ``view``.
+
+    The original demos' clients call some paths without the slash. Django's
+    APPEND_SLASH redirects a GET but cannot redirect a POST (it raises under
+    DEBUG, and a redirected POST arrives as a GET), so an API path answers
+    both forms itself. ``reverse(name)`` gives the form with the slash.
+    """
+    if not route.endswith("/"):
+        raise ValueError(f"an API route ends with '/': {route!r}")
+    return [path(route, view, name=name), path(route.removesuffix("/"), view)]

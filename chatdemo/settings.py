@@ -14,6 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from chatdemo.framing import frame_ancestors_policy
 from chatdemo.gripconf import grip_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -79,6 +80,10 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Origins that may show the pages in a frame (CSP frame-ancestors), separated
+# by spaces or commas. Empty: none may (see chatdemo/framing.py).
+FRAME_ANCESTORS = os.environ.get("DJANGO_FRAME_ANCESTORS", "").replace(",", " ").split()
+FRAME_ANCESTORS_POLICY = frame_ancestors_policy(FRAME_ANCESTORS)
 # Behind a proxy that terminates TLS (Fastly, a load balancer), the app sees
 # plain HTTP; trust the proxy's X-Forwarded-Proto only when told to, because
 # a client could send it too when nothing in front overwrites it.
@@ -115,6 +120,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatdemo.framing.FrameAncestorsMiddleware",
     # Last: keeps the chain above it in one thread under ASGI (see the module).
     "chatdemo.syncchain.SyncChainMiddleware",
 ]

@@ -6,14 +6,22 @@ from typing import Any
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
+from chat.validation import DEFAULT_ROOM
 from chatdemo.http import allow_methods
 from realtime import proxy, publisher
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    """The home page; ``/?user=<nick>`` (the original chat's link) goes to the default room."""
+    if "user" in request.GET:
+        return redirect(
+            reverse("chat:original-room", kwargs={"room": DEFAULT_ROOM})
+            + f"?{request.GET.urlencode()}"
+        )
     return render(request, "home.html")
 
 

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from chatdemo.http import api_path
 from leaderboard import views
 
 app_name = "leaderboard"
@@ -7,9 +8,9 @@ app_name = "leaderboard"
 # Ids are matched as strings and validated in the views, so that a malformed
 # id gets the API's JSON 404 rather than Django's HTML one.
 urlpatterns = [
-    path("boards/<str:board_id>/", views.board, name="board"),
-    path("boards/<str:board_id>/players/<str:player_id>/", views.player, name="player"),
-    path(
+    *api_path("boards/<str:board_id>/", views.board, name="board"),
+    *api_path("boards/<str:board_id>/players/<str:player_id>/", views.player, name="player"),
+    *api_path(
         "boards/<str:board_id>/players/<str:player_id>/score-add/",
         views.score_add,
         name="score-add",

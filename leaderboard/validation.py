@@ -8,10 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-# A display name follows the chat's nickname rule: 1 to 32 characters after
-# trimming, no control, bidi or line-separator characters.
-from chat.validation import NICKNAME_MAX_LENGTH as NAME_MAX_LENGTH
-from chat.validation import validate_nickname as validate_name
+from chat.validation import validate_nickname
 from chatdemo.http import FieldError
 
 # Ids are PostgreSQL bigints; anything else cannot name a row.
@@ -19,6 +16,15 @@ _ID = re.compile(r"^[1-9][0-9]{0,18}$")
 _ID_MAX = 2**63 - 1
 
 BOARD_PLAYERS_MAX = 100
+# Board and player names keep their own limit: the board's columns and layout
+# were made for it, and the original leaderboard had no names to accept.
+NAME_MAX_LENGTH = 32
+
+
+def validate_name(value: object, *, field: str = "name") -> str:
+    """A display name: the chat's nickname rule (no control, bidi or line-separator
+    characters), 1 to ``NAME_MAX_LENGTH`` characters after trimming."""
+    return validate_nickname(value, field=field, max_length=NAME_MAX_LENGTH)
 
 
 class NotFound(FieldError):

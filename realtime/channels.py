@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Literal
 
 EventType = Literal["message", "update"]
 
+_PLAIN_ROOM = re.compile(r"^[A-Za-z0-9_.-]+$")
+
 
 def room_channel(room: str) -> str:
-    """The channel that carries a chat room's ``message`` events."""
-    return f"room-{room}"
+    """The channel that carries a chat room's ``message`` events.
+
+    ``room-<room>`` when the name needs no percent-encoding; otherwise (``café``,
+    ``a:b``) ``room~`` and a hash of the name: django-eventstream writes SSE ids
+    with the channel percent-encoded but does not escape their ``%`` for
+    Pushpin's build-id filter, which then drops the stream.
+    """
+    if _PLAIN_ROOM.match(room):
+        return f"room-{room}"
+    return f"room~{hashlib.sha256(room.encode()).hexdigest()[:32]}"
 
 
 BOARD_PREFIX = "board-"

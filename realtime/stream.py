@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import nullcontext
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from asgiref.sync import sync_to_async
 from django import db
@@ -98,6 +98,12 @@ def stream(
     if instruct is not None:
         _subscribe_to_events_only(instruct)
         if instruct.next_link:
+            # django-eventstream builds the link from the decoded path: a room such
+            # as "café" or "a,b" must be percent-encoded in Grip-Link (a "," there
+            # would split the header's value in two).
+            if instruct.next_link.startswith(f"{request.path}?"):
+                encoded = quote(request.path, safe="/")
+                instruct.next_link = encoded + instruct.next_link[len(request.path) :]
             # A page that left events behind holds the stream too (see
             # realtime.storage); the proxy comes back for the rest at once.
             more = page is not None and page.more

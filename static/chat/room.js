@@ -96,29 +96,106 @@
   });
 
   // --- sending ----------------------------------------------------------------
-  form.addEventListener("submit", async (event) => {
+  // The input is cleared as soon as a message is handed over, so the next one
+  // can be typed at once. Handed-over messages wait in the outbox ("Sending…")
+  // and are posted one at a time, so they are stored in the order they were
+  // sent. One that fails goes back into the input, with the reason, unless
+  // something new has been typed there; then it stays in the outbox as "Not
+  // sent", with a button to send it again. Nothing typed is dropped.
+  const outbox = document.getElementById("outbox");
+  const queue = []; // {text, li}, oldest first; queue[0] is being posted
+  let draining = false;
+
+  function showError(text) {
+    sendError.textContent = text;
+    sendError.hidden = false;
+  }
+
+  function outboxItem(text) {
+    const li = document.createElement("li");
+    li.className = "message mine";
+    const from = document.createElement("span");
+    from.className = "from";
+    from.textContent = config.nickname;
+    const state = document.createElement("span");
+    state.className = "state";
+    state.textContent = "Sending…";
+    const body = document.createElement("p");
+    body.className = "text";
+    body.textContent = text;
+    li.append(from, state, body);
+    outbox.append(li);
+    return li;
+  }
+
+  // The stored message, or why it was not stored.
+  async function post(text) {
+    const body = new FormData();
+    body.set("from", config.nickname);
+    body.set("text", text);
+    let response;
+    try {
+      response = await fetch(config.messagesUrl, { method: "POST", body });
+    } catch (_) {
+      return { reason: "the server could not be reached. Try again." };
+    }
+    const data = await response.json().catch(() => null);
+    if (response.ok && data) return { message: data };
+    if (data && data.error) return { reason: `${data.field ? `${data.field} ` : ""}${data.error}` };
+    return { reason: `the server answered ${response.status}. Try again.` };
+  }
+
+  function enqueue(text, li) {
+    queue.push({ text, li });
+    drain();
+  }
+
+  function failed({ text, li }, reason) {
+    showError(`Not sent: ${reason}`);
+    if (input.value === "") {
+      li.remove();
+      input.value = text;
+      return;
+    }
+    li.classList.add("failed");
+    li.querySelector(".state").textContent = "Not sent";
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.textContent = "Send again";
+    retry.addEventListener("click", () => {
+      retry.remove();
+      li.classList.remove("failed");
+      li.querySelector(".state").textContent = "Sending…";
+      outbox.append(li); // behind whatever is still waiting: it is sent after them
+      enqueue(text, li);
+    });
+    li.querySelector(".state").after(retry);
+  }
+
+  async function drain() {
+    if (draining) return;
+    draining = true;
+    while (queue.length > 0) {
+      const item = queue[0];
+      const result = await post(item.text);
+      queue.shift();
+      if (result.message) {
+        item.li.remove();
+        add(result.message);
+      } else {
+        failed(item, result.reason);
+      }
+    }
+    draining = false;
+  }
+
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = input.value;
     if (!text.trim()) return;
     sendError.hidden = true;
-    const body = new FormData();
-    body.set("from", config.nickname);
-    body.set("text", text);
-    try {
-      const response = await fetch(config.messagesUrl, { method: "POST", body });
-      const data = await response.json();
-      if (!response.ok) {
-        sendError.textContent = `Not sent: ${data.field ? `${data.field} ` : ""}${data.error}`;
-        sendError.hidden = false;
-        return;
-      }
-      input.value = "";
-      add(data);
-    } catch (_) {
-      sendError.textContent = "Not sent: the server could not be reached. Try again.";
-      sendError.hidden = false;
-    } finally {
-      input.focus();
-    }
+    input.value = "";
+    input.focus();
+    enqueue(text, outboxItem(text));
   });
 })();

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import concurrent.futures
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
 from django.db import transaction
 
 from chat.services import message_post
+from realtime import channels as realtime
 from tests.conftest import Stack, post_unpublished
 from tests.sse import Subscriber
 
@@ -192,3 +194,31 @@ def test_direct_stream_without_proxy(live_db: Stack, room: str, subscribers: lis
         message = post(client, room, "Ann", "direct")
     [event] = sub.wait_count("message", 1)
     assert event.json() == message
+
+
+@pytest.mark.parametrize("name", ["café.talk", "a:b,c", "what? #1 100%"])
+def test_room_with_any_printable_name_streams_and_resumes_through_pushpin(
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: list, name: str
+) -> None:
+    """Such names are percent-encoded in URLs and hashed in channel names and ids."""
+    name = f"{room} {name}"
+    path = f"/rooms/{quote(name)}"
+    first = live_db.subscribe(f"{path}/events/")
+    subscribers.append(first)
+    first.wait_open()
+    sent = [post(client_http, quote(name), "Ann", f"m{i}") for i in range(2)]
+    seen = first.wait_count("message", 2)
+    assert [e.json() for e in seen] == sent
+    assert [e.id for e in seen] == [f"{realtime.room_channel(name)}:{n}" for n in (1, 2)]
+    first.close()
+    missed = post(client_http, quote(name), "Bob", "while away")
+
+    for headers, query in (
+        ({"Last-Event-ID": seen[0].id}, ""),
+        ({}, f"?{urlencode({'lastEventId': seen[0].id})}"),
+    ):
+        again = live_db.subscribe(f"{path}/events/{query}", headers)
+        subscribers.append(again)
+        events = again.wait_count("message", 2)
+        assert [e.json() for e in events] == [sent[1], missed]
+        assert again.of_type("stream-reset") == []

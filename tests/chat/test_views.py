@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 from django.test import Client
 
 from chat.models import Message
-from chat.validation import NICKNAME_MAX_LENGTH, TEXT_MAX_LENGTH
+from chat.validation import NICKNAME_MAX_LENGTH, ROOM_MAX_LENGTH, TEXT_MAX_LENGTH
+from realtime import channels as realtime
 from realtime.models import Event
 from tests.conftest import Drain
+from tests.leaderboard.test_views import proxied
 
 pytestmark = pytest.mark.django_db
 
@@ -128,20 +131,89 @@ def test_messages_post_oversized_body_is_413(api: Client, published: Drain, sett
     )
 
 
-@pytest.mark.parametrize("room", ["has%20space", "x" * 65, "dot.ted", "%C3%BC"])
+@pytest.mark.parametrize("room", ["team.chat", "café", "with space", "r" * 65, "a:b", "a,b"])
+def test_messages_post_to_any_printable_room(api: Client, published: Drain, room: str) -> None:
+    response = api.post(f"/rooms/{quote(room)}/messages/", {"from": "Ann", "text": "hi"})
+    assert response.status_code == 200
+    assert Message.objects.get().room == room
+    body = api.get(f"/rooms/{quote(room)}/messages/").json()
+    assert [m["text"] for m in body["messages"]] == ["hi"]
+    # The room's channel name has no ":" or ",", which would split the id.
+    assert body["last-event-id"] == f"{realtime.room_channel(room)}:1"
+
+
+def test_messages_accept_the_original_demos_inputs(api: Client, published: Drain) -> None:
+    """40-character nicknames and 2,000+ character messages, which the original accepted."""
+    response = api.post("/rooms/lobby/messages/", {"from": "n" * 40, "text": "x" * 2001})
+    assert response.status_code == 200
+    assert (response.json()["from"], len(response.json()["text"])) == ("n" * 40, 2001)
+
+
+def test_messages_longest_post_in_4_byte_characters_fits_the_body_limit(
+    api: Client, published: Drain
+) -> None:
+    nickname, text = "🦊" * NICKNAME_MAX_LENGTH, "💬" * TEXT_MAX_LENGTH
+    response = api.post(
+        "/rooms/lobby/messages/",
+        urlencode({"from": nickname, "text": text}),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    assert Message.objects.get().text == text
+
+
+@pytest.mark.parametrize(
+    ("room", "message"),
+    [
+        ("%20lead", "must not start or end with a space"),
+        ("r" * (ROOM_MAX_LENGTH + 1), f"must be at most {ROOM_MAX_LENGTH} characters"),
+        ("bell%07", "must not contain control characters"),
+        ("a%2Fb", None),  # "/" ends the path segment: no such route
+    ],
+)
 @pytest.mark.parametrize("endpoint", ["messages", "events"])
-def test_bad_room_id_is_400_naming_room(
-    api: Client, published: Drain, room: str, endpoint: str
+def test_bad_room_is_400_naming_room(
+    api: Client, published: Drain, room: str, message: str | None, endpoint: str
 ) -> None:
     response = api.get(f"/rooms/{room}/{endpoint}/")
-    assert response.status_code == 400
-    assert response.json() == {"error": "must match [A-Za-z0-9_-]{1,64}", "field": "room"}
+    if message is None:
+        assert response.status_code == 404
+    else:
+        assert response.status_code == 400
+        assert response.json() == {"error": message, "field": "room"}
 
 
-def test_bad_room_id_post_stores_nothing(api: Client, published: Drain) -> None:
-    response = api.post("/rooms/bad.room/messages/", {"from": "Ann", "text": "hi"})
+def test_bad_room_post_stores_nothing(api: Client, published: Drain) -> None:
+    response = api.post("/rooms/bad%07room/messages/", {"from": "Ann", "text": "hi"})
     assert response.status_code == 400
     assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("slash", ["/", ""])
+def test_messages_answer_with_or_without_trailing_slash(
+    api: Client, published: Drain, slash: str
+) -> None:
+    posted = api.post(f"/rooms/lobby/messages{slash}", {"from": "Ann", "text": "hi"})
+    assert posted.status_code == 200
+    history = api.get(f"/rooms/lobby/messages{slash}")
+    assert history.json()["messages"] == [posted.json()]
+
+
+@pytest.mark.parametrize("room", ["a:b", "a,b", "café:x,y"])
+@pytest.mark.parametrize("slash", ["/", ""])
+def test_events_resume_id_with_colon_and_comma_in_room(
+    api: Client, published: Drain, room: str, slash: str
+) -> None:
+    api.post(f"/rooms/{quote(room)}/messages/", {"from": "Ann", "text": "one"})
+    last_event_id = api.get(f"/rooms/{quote(room)}/messages/").json()["last-event-id"]
+    for extra, query in (
+        ({"HTTP_LAST_EVENT_ID": last_event_id}, ""),
+        ({}, f"?{urlencode({'lastEventId': last_event_id})}"),
+    ):
+        response = api.get(f"/rooms/{quote(room)}/events{slash}{query}", **extra)
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"].startswith("text/event-stream")
+        response.close()
 
 
 @pytest.mark.parametrize(
@@ -242,3 +314,55 @@ def test_events_through_proxy_answers_with_grip_hold_and_long_next_link(
     link = response["Grip-Link"]
     assert link.startswith("</rooms/lobby/events/?link=next&recover=true&es-meta=")
     assert link.endswith(">; rel=next; timeout=600")
+
+
+# --- the original demo's page links ---------------------------------------------------
+
+
+def test_original_room_link_enters_the_room_as_that_nickname() -> None:
+    browser = Client()
+    response = browser.get(f"/{quote('café.talk')}?user=Ann")
+    assert (response.status_code, response["Location"]) == (302, "/chat/caf%C3%A9.talk/")
+    page = browser.get(response["Location"])
+    assert (page.context["room"], page.context["nickname"]) == ("café.talk", "Ann")
+
+
+def test_original_home_link_goes_to_the_default_room() -> None:
+    response = Client().get("/?user=Ann+Lee")
+    assert (response.status_code, response["Location"]) == (302, "/default?user=Ann+Lee")
+    again = Client().get(response["Location"])
+    assert again["Location"] == "/chat/default/"
+
+
+def test_original_room_link_without_user_is_the_join_page_for_the_room() -> None:
+    response = Client().get(f"/{quote('team.chat')}")
+    assert response.status_code == 200
+    assert response.context["room"] == "team.chat"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"), [("user=", "nickname"), ("user=%07", "nickname"), ("user=Ann", "room")]
+)
+def test_original_room_link_with_bad_input_is_the_join_page_naming_it(
+    query: str, field: str
+) -> None:
+    room = "bad%09room" if field == "room" else "lobby"
+    response = Client().get(f"/{room}?{query}")
+    assert response.status_code == 400
+    assert list(response.context["errors"]) == [field]
+
+
+@pytest.mark.parametrize(("path", "target"), [("/chat", "/chat/"), ("/admin", "/admin/")])
+def test_own_page_without_slash_is_not_taken_for_a_room(path: str, target: str) -> None:
+    response = Client().get(path)
+    assert (response.status_code, response["Location"]) == (302, target)
+
+
+def test_events_recovery_link_is_percent_encoded(api: Client) -> None:
+    """Pushpin needs an ASCII Grip-Link; django-eventstream builds it from the decoded path."""
+    room = "café? #1 100%, a:b"
+    response = api.get(f"/rooms/{quote(room)}/events/", **proxied())
+    link = response["Grip-Link"]
+    assert link.startswith(f"</rooms/{quote(room, safe='')}/events/?link=next&"), link
+    assert link.isascii()
+    assert response["Grip-Channel"].startswith(f"events-{realtime.room_channel(room)}; ")

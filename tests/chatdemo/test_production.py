@@ -117,6 +117,10 @@ def test_production_settings_from_env() -> None:
         ({"GRIP_VERIFY_KEY": None}, "GRIP_URL points at Fastly but GRIP_VERIFY_KEY is not set"),
         ({"GRIP_VERIFY_KEY": "base64:aGVsbG8="}, "GRIP_VERIFY_KEY is not a public key"),
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be one of"),
+        (
+            {"DJANGO_FRAME_ANCESTORS": "https://a.example; script-src *"},
+            "DJANGO_FRAME_ANCESTORS: 'https://a.example;' is not a CSP source",
+        ),
     ],
     ids=[
         "no-secret-key",
@@ -124,6 +128,7 @@ def test_production_settings_from_env() -> None:
         "fastly-without-verify-key",
         "bad-verify-key",
         "bad-debug",
+        "bad-frame-ancestors",
     ],
 )
 def test_bad_production_env_stops_startup_naming_the_variable(
@@ -196,6 +201,7 @@ def test_security_headers_on_pages(production_app: AppServer) -> None:
     assert response.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
     assert response.headers["referrer-policy"] == "same-origin"
     assert response.headers["cross-origin-opener-policy"] == "same-origin"
 

@@ -17,6 +17,7 @@ from django.test import Client
 
 from chatdemo.stack import ROOT
 from leaderboard import services as leaderboard_services
+from tests.conftest import Drain
 
 ROUTING = ROOT / "edge" / "src" / "routing.js"
 
@@ -42,7 +43,7 @@ def _node(cases: list[tuple[str, str, str | None]]) -> list[bool]:
 
 
 @pytest.mark.django_db
-def test_edge_hands_off_exactly_the_requests_the_app_streams(published: list) -> None:
+def test_edge_hands_off_exactly_the_requests_the_app_streams(published: Drain) -> None:
     board = leaderboard_services.board_create(name="Edge", players=["Ann", "Bob"])
     player_id = board.players.values_list("pk", flat=True).first()
     b = board.pk

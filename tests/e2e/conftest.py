@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
@@ -129,9 +130,23 @@ class Person:
         page.get_by_role("textbox", name="Nickname").fill(self.name)
         page.get_by_role("textbox", name="Room").fill(room)
         page.get_by_role("button", name="Join").click()
-        expect(page).to_have_url(re.compile(rf"/chat/{re.escape(room)}/$"))
+        expect(page).to_have_url(re.compile(rf"/chat/{re.escape(quote(room))}/$"))
         expect(self.status).to_have_attribute("data-state", "live")
         page.evaluate(STATUS_LOG_SCRIPT)
+
+    def slow_link(self, latency_ms: int) -> None:
+        """Add ``latency_ms`` to every request of this person's page, as a far-away phone has."""
+        cdp = self.context.new_cdp_session(self.page)
+        cdp.send("Network.enable")
+        cdp.send(
+            "Network.emulateNetworkConditions",
+            {
+                "offline": False,
+                "latency": latency_ms,
+                "downloadThroughput": -1,
+                "uploadThroughput": -1,
+            },
+        )
 
     @property
     def status(self) -> Locator:

@@ -36,6 +36,26 @@ def proxied() -> dict[str, str]:
 # --- JSON API -----------------------------------------------------------------
 
 
+def test_api_paths_answer_the_same_without_their_trailing_slash(
+    api: Client, board: Board, published: list
+) -> None:
+    """The original client posts score-add without the slash; APPEND_SLASH cannot redirect a POST."""
+    ann = players_of(board)["Ann"]
+    player = f"/boards/{board.pk}/players/{ann.pk}"
+    clicked = api.post(f"{player}/score-add")
+    assert (clicked.status_code, clicked.json()) == (200, {"id": ann.pk, "name": "Ann", "score": 1})
+    assert api.get(player).json() == api.get(f"{player}/").json() == clicked.json()
+    assert api.get(f"/boards/{board.pk}").json() == api.get(f"/boards/{board.pk}/").json()
+    assert scores(board)["Ann"] == 1
+
+
+def test_api_path_without_slash_wrong_method_is_405_not_500(api: Client, board: Board) -> None:
+    ann = players_of(board)["Ann"]
+    response = api.get(f"/boards/{board.pk}/players/{ann.pk}/score-add")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method GET not allowed"
+
+
 @pytest.mark.parametrize("accept", [None, "*/*", "application/json", "text/html, */*;q=0.8"])
 def test_board_get_answers_json_unless_the_stream_is_asked_for(
     api: Client, board: Board, accept: str | None
