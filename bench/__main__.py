@@ -77,6 +77,12 @@ def plans(idle_hold: float) -> dict[str, Plan]:
             for p in (8, 32)
             for k, v in (("bare", "pushpin"), ("app", "pushpin"), ("app", "origin"))
         ],
+        # The app at its saturation, many times: the runs where anything is lost,
+        # repeated or out of order (recovery under load) are what this counts.
+        "saturation": [
+            lambda s: scenarios.ingest(s, posters=8, subscribers=100, posts=2000, kind="app")
+        ]
+        * 20,
         # Both sizes at once, on two stacks: the hold is long (past one 600 s
         # next-link timeout) and idling is cheap.
         "idle": [
@@ -129,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=["fanout", "leaderboard", "ingest", "idle", "direct", "overload"],
+        choices=["fanout", "leaderboard", "ingest", "saturation", "idle", "direct", "overload"],
         help="run only these (repeatable); default: all",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
@@ -158,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     size = "quick" if args.quick else "full"
     plan = plans(args.idle_hold)[size]
     chosen = args.scenario or list(plan)
+    if unknown := [name for name in chosen if name not in plan]:
+        raise SystemExit(f"no {size} plan for {', '.join(unknown)}")
     args.out.mkdir(parents=True, exist_ok=True)
 
     from bench.stacks import prepare_database

@@ -219,7 +219,7 @@ def _peak_rss_kb(pid: int) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _tree(roots: list[int]) -> dict[int, str]:
+def process_tree(roots: list[int]) -> dict[int, str]:
     """Every live process under ``roots`` (inclusive), with its command name."""
     parents: dict[int, tuple[str, int]] = {}
     for entry in Path("/proc").iterdir():
@@ -251,7 +251,7 @@ class Usage:
     def _snapshot(self) -> dict[int, int]:
         ticks = {}
         for component, roots in self.components.items():
-            for pid, name in _tree(roots).items():
+            for pid, name in process_tree(roots).items():
                 stat = _stat(pid)
                 if stat is None:
                     continue

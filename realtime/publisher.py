@@ -92,13 +92,15 @@ class Publisher:
                     break
                 started = time.monotonic()
                 self.transport.publish(events)
+                # lag: from the batch's first event's commit (about) to its publish.
                 logger.info(
-                    "publish channel=%s ids=%d-%d count=%d ms=%.1f",
+                    "publish channel=%s ids=%d-%d count=%d ms=%.1f lag_ms=%.1f",
                     channel.name,
                     events[0].seq,
                     events[-1].seq,
                     len(events),
                     (time.monotonic() - started) * 1000,
+                    (timezone.now() - events[0].created).total_seconds() * 1000,
                 )
                 channel.published_id = events[-1].seq
                 Channel.objects.filter(pk=channel.pk, published_id__lt=channel.published_id).update(

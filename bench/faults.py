@@ -1,0 +1,317 @@
+"""The fault run: chat and leaderboard traffic while the publisher, the app and Pushpin are
+killed with SIGKILL and PostgreSQL is restarted; then every delivery is counted.
+
+    python -m bench.faults                     # 2,000 messages at 20/s, about 2 minutes
+    python -m bench.faults --messages 400      # a shorter run
+
+Subscribers behave like EventSource: when their stream ends they reconnect,
+with ``Last-Event-ID``. Posters do not retry: a POST either got a 2xx or it
+did not, and both are counted against what the database holds. Restarting
+PostgreSQL needs ``pg_ctlcluster`` (Debian) and restarts the whole local
+cluster: run it on a machine where nothing else uses that cluster.
+Prints one JSON document; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.load import parse_event_block
+from bench.stacks import Target, app_environment, prepare_database, process_tree, start_app
+from chatdemo.stack import wait_until
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chatdemo_faults"
+
+
+class Follower:
+    """An SSE subscriber that reconnects like EventSource, resuming with Last-Event-ID."""
+
+    def __init__(self, port: int, path: str) -> None:
+        self.port, self.path = port, path
+        self.events: list[tuple[str, str, str]] = []  # (type, id, data)
+        self.last_id: str | None = None
+        self.reconnects = 0
+        self.opened = False
+        self.stopped = False
+        self._conn: http.client.HTTPConnection | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped:
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                self._follow()
+            if not self.stopped:
+                self.reconnects += 1
+                time.sleep(0.5)  # EventSource's retry delay is of this order
+
+    def _follow(self) -> None:
+        headers = {"Accept": "text/event-stream"}
+        if self.last_id:
+            headers["Last-Event-ID"] = self.last_id
+        self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        self._conn.request("GET", self.path, headers=headers)
+        response = self._conn.getresponse()
+        if response.status != 200:
+            response.read()
+            return
+        self.opened = True
+        block: list[str] = []
+        while not self.stopped:
+            raw = response.readline()
+            if not raw:
+                return
+            line = raw.decode("utf-8").rstrip("\r\n")
+            if line:
+                block.append(line)
+                continue
+            event, event_id, data = parse_event_block(block)
+            block = []
+            if event_id and event_id != "error":
+                self.last_id = event_id
+            if event in ("message", "update") and data:
+                self.events.append((event, event_id or "", "\n".join(data)))
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self._conn is not None and self._conn.sock is not None:
+            with contextlib.suppress(OSError):
+                self._conn.sock.shutdown(2)
+
+
+def numbers(events: list[tuple[str, str, str]]) -> list[int]:
+    return [int(event_id.rpartition(":")[2]) for _, event_id, _ in events]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def restart_postgres() -> None:
+    version = sorted(os.listdir("/etc/postgresql"))[0]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True
+    )
+
+
+def kill(*processes: Any) -> None:
+    """SIGKILL each process and everything it started (Pushpin's runner starts its
+    parts in process groups of their own)."""
+    for pid in process_tree([p.pid for p in processes if p is not None]):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def run(database_url: str, messages: int, rate: float, subscribers: int) -> dict[str, Any]:
+    prepare_database(database_url)
+    workdir = Path(tempfile.mkdtemp(prefix="faults-"))
+    target = start_app(workdir, database_url=database_url)
+    try:
+        return _run(target, database_url, messages, rate, subscribers, workdir)
+    finally:
+        target.stop()
+
+
+def _run(
+    target: Target, database_url: str, messages: int, rate: float, subscribers: int, workdir: Path
+) -> dict[str, Any]:
+    assert target.pushpin is not None and target.publisher is not None
+    port = target.pushpin.ports.http
+    app = target.apps[0]
+    room = f"faults-{uuid.uuid4().hex[:6]}"
+    env = app_environment(database_url, grip_url="")
+    created = subprocess.run(
+        [sys.executable, "manage.py", "leaderboard_board", "create", "Faults", "Ann", "Bob"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    board = int(created.split("created board ")[1].split()[0])
+    players = [p["id"] for p in httpx.get(f"{app.url}/boards/{board}/").json()["players"]]
+    chat = [Follower(port, f"/rooms/{room}/events/") for _ in range(subscribers)]
+    boards = [Follower(port, f"/boards/{board}/") for _ in range(subscribers // 4 or 1)]
+    wait_until(lambda: all(f.last_id for f in boards), timeout=30, what="board streams")
+    wait_until(lambda: all(f.opened for f in chat), timeout=30, what="chat streams")
+    time.sleep(1)  # Pushpin's first fetch of each new stream's link
+
+    posted: dict[str, int | str] = {}  # text -> status (or the error)
+    clicks: dict[int, int] = dict.fromkeys(players, 0)  # player -> clicks answered 2xx
+    click_errors = 0
+    faults: list[tuple[float, str]] = []
+    supervisors: list[threading.Thread] = []
+    started = time.monotonic()
+    plan = [
+        (0.15, "publisher", lambda: kill(target.publisher.process)),
+        (0.25, "app", lambda: kill(app.process)),
+        (0.35, "pushpin", lambda: kill(*target.pushpin.processes)),
+        (0.5, "postgresql", restart_postgres),
+        (0.6, "publisher", lambda: kill(target.publisher.process)),
+        (0.7, "app", lambda: kill(app.process)),
+        (0.8, "pushpin", lambda: kill(*target.pushpin.processes)),
+    ]
+
+    def supervise(name: str) -> None:
+        """Start again what was killed, as a process supervisor would."""
+        time.sleep(1.0)
+        component = {"publisher": target.publisher, "app": app, "pushpin": target.pushpin}.get(name)
+        if component is None:
+            return
+        component.stop()
+        for _ in range(30):
+            try:
+                component.start()
+                return
+            except Exception:  # the database may still be restarting
+                time.sleep(1)
+
+    with httpx.Client(timeout=10) as client:
+        for n in range(messages):
+            due = started + n / rate
+            time.sleep(max(0.0, due - time.monotonic()))
+            while plan and n >= plan[0][0] * messages:
+                _, name, fault = plan.pop(0)
+                fault()
+                faults.append((round(time.monotonic() - started, 1), name))
+                supervisor = threading.Thread(target=supervise, args=(name,), daemon=True)
+                supervisor.start()
+                supervisors.append(supervisor)
+            text = f"m{n:05d}"
+            # Through the app itself: Pushpin's outage is for the streams, not the posts.
+            try:
+                response = client.post(
+                    f"{app.url}/rooms/{room}/messages/", data={"from": "bench", "text": text}
+                )
+                posted[text] = response.status_code
+            except httpx.HTTPError as error:
+                posted[text] = type(error).__name__
+            player = players[n % len(players)]
+            try:
+                response = client.post(f"{app.url}/boards/{board}/players/{player}/score-add/")
+                if response.status_code == 200:
+                    clicks[player] += 1
+                else:
+                    click_errors += 1
+            except httpx.HTTPError:
+                click_errors += 1
+
+    for supervisor in supervisors:
+        supervisor.join(60)
+    wait_until(lambda: _healthy(app.url), timeout=60, what="the app's health")
+    stored = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, json; django.setup();"
+            "from chat.models import Message;"
+            f"print(json.dumps(list(Message.objects.filter(room={room!r})"
+            ".order_by('event_id').values_list('event_id', 'text'))))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = json.loads(stored)
+    history = {text: event_id for event_id, text in rows}
+    stored_texts = [text for _, text in rows]
+    final = httpx.get(f"{app.url}/boards/{board}/").json()
+    expected_ids = sorted(history.values())
+    wait_until(
+        lambda: all(numbers(f.events)[-1:] == expected_ids[-1:] for f in chat),
+        timeout=60,
+        what="every chat subscriber to reach the last message",
+    )
+    wait_until(
+        lambda: all(f.events and json.loads(f.events[-1][2]) == final for f in boards),
+        timeout=60,
+        what="every board subscriber to reach the final standings",
+    )
+    for follower in chat + boards:
+        follower.stop()
+
+    def chat_counts(f: Follower) -> dict[str, int]:
+        got = numbers(f.events)
+        return {
+            "received": len(got),
+            "lost": len(set(expected_ids) - set(got)),
+            "repeated": len(got) - len(set(got)),
+            "out_of_order": sum(1 for a, b in itertools.pairwise(got) if b <= a),
+            "reconnects": f.reconnects,
+        }
+
+    def goes_down(f: Follower) -> int:
+        seen: dict[int, int] = {}
+        down = 0
+        for _, _, data in f.events:
+            for p in json.loads(data)["players"]:
+                down += p["score"] < seen.get(p["id"], 0)
+                seen[p["id"]] = p["score"]
+        return down
+
+    ok_texts = [t for t, s in posted.items() if s in (200, 201)]
+    failed_texts = [t for t, s in posted.items() if s not in (200, 201)]
+    per_chat = [chat_counts(f) for f in chat]
+    result = {
+        "messages": messages,
+        "rate": rate,
+        "faults": faults,
+        "posts_2xx": len(ok_texts),
+        "posts_failed": len(failed_texts),
+        "posts_2xx_stored_exactly_once": sum(stored_texts.count(t) == 1 for t in ok_texts),
+        "posts_failed_but_stored": sum(t in history for t in failed_texts),
+        "stored_twice": len(stored_texts) - len(set(stored_texts)),
+        "chat_subscribers": len(chat),
+        "chat_lost": sum(c["lost"] for c in per_chat),
+        "chat_repeated": sum(c["repeated"] for c in per_chat),
+        "chat_out_of_order": sum(c["out_of_order"] for c in per_chat),
+        "chat_reconnects": sum(c["reconnects"] for c in per_chat),
+        "clicks_2xx": sum(clicks.values()),
+        "click_errors": click_errors,
+        "final_scores": {p["id"]: p["score"] for p in final["players"]},
+        "scores_equal_2xx_clicks": {p["id"]: p["score"] for p in final["players"]} == clicks,
+        "board_subscribers_on_final": sum(
+            bool(f.events) and json.loads(f.events[-1][2]) == final for f in boards
+        ),
+        "board_subscribers": len(boards),
+        "board_scores_went_down": sum(goes_down(f) for f in boards),
+        "workdir": str(workdir),
+    }
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.faults", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=20.0, help="messages (and clicks) per second")
+    parser.add_argument("--subscribers", type=int, default=20)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    args = parser.parse_args()
+    result = run(args.database_url, args.messages, args.rate, args.subscribers)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
