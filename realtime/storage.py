@@ -57,10 +57,14 @@ class EventLogStorage(StorageBase):
     """The event log (:mod:`realtime.models`) as django-eventstream's storage."""
 
     def append_event(self, channel: str, event_type: str, data: str) -> StreamEvent:
-        """Store an event (``data`` is JSON text), for ``django_eventstream.send_event``."""
+        """Store an event (``data`` is JSON text), for ``django_eventstream.send_event``.
+
+        The publisher publishes it as any other; ``send_event`` also publishes it
+        at once, which the proxy drops as a repeat of the same id.
+        """
         with transaction.atomic():
             log.lock_channel(channel)
-            event_id = log.append(channel, event_type, json.loads(data))
+            event_id = log.send(channel, event_type, json.loads(data))
         return StreamEvent(channel, event_type, data, id=event_id)
 
     def get_events(self, channel: str, last_id: int, limit: int = 100) -> list[StreamEvent]:
