@@ -1,4 +1,4 @@
-# The app image: Django under daphne, static files collected and served by whitenoise.
+# The app image: Django under granian, static files collected and served by whitenoise.
 # docker-compose.yml runs it behind Pushpin; see README "Run it" and docs/DEPLOY.md.
 FROM python:3.11-slim-bookworm
 
@@ -38,4 +38,5 @@ EXPOSE 8000
 # Migrations and the demo data run once per deploy (the compose `migrate` service),
 # not in every app process. The same image runs the publisher, one per database:
 # `python manage.py realtime_publish` (the compose `publisher` service).
-CMD ["python", "-m", "daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "chatdemo.asgi:application"]
+# granian: WSGI behind the GRIP proxy (GRIP_URL set), ASGI without one (chatdemo/serve.py).
+CMD ["python", "-m", "chatdemo.serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -64,7 +64,7 @@ def describe(
             "pushpin": _run("pushpin", "--version"),
             "python": platform.python_version(),
             "django": version("django"),
-            "daphne": version("daphne"),
+            "granian": version("granian"),
             "django-eventstream": version("django-eventstream"),
             "psycopg": version("psycopg"),
             "postgresql": _postgres_version(database_url),
@@ -76,5 +76,8 @@ def describe(
         },
         "pushpin_overrides": overrides,
         "app_processes": app_processes,
-        "app_settings": {"DJANGO_DEBUG": "0", "ASGI server": "daphne"},
+        "app_settings": {
+            "DJANGO_DEBUG": "0",
+            "server": "granian (WSGI behind the proxy, ASGI without)",
+        },
     }

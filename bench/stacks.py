@@ -3,7 +3,7 @@
 All three use :mod:`chatdemo.stack` (the code `make run` and the tests use) and
 the repo's ``pushpin.conf`` with only paths and ports rewritten, plus any
 ``--pushpin-set`` overrides given on the command line, which the results record.
-The app runs as in production: ``DJANGO_DEBUG`` off, under daphne, against
+The app runs as in production: ``DJANGO_DEBUG`` off, under ``chatdemo.serve``, against
 its own PostgreSQL database so that a benchmark never touches the tests' or
 ``make run``'s data.
 """
@@ -107,12 +107,14 @@ class Target:
             found["origin"] = [self.origin.pid]
         return found
 
-    def access_log(self) -> str:
-        return "".join(
-            path.read_text(errors="replace")
-            for path in sorted(self.workdir.glob("access-*.log"))
-            if path.exists()
-        )
+    def request_log(self) -> list[str]:
+        """The app's own line per request (chatdemo.requestlog), from every app process."""
+        return [
+            line
+            for path in sorted(self.workdir.glob("app-*.log"))
+            for line in path.read_text(errors="replace").splitlines()
+            if "logger=chatdemo.request " in line
+        ]
 
     def stop(self) -> None:
         if self.pushpin is not None:
@@ -132,10 +134,9 @@ def start_app(
     proxy: bool = True,
     app_processes: int = 1,
     overrides: Overrides | None = None,
-    access_log: bool = False,
     app_env: Mapping[str, str] | None = None,
 ) -> Target:
-    """The app under daphne, behind Pushpin unless ``proxy`` is false."""
+    """The app (chatdemo.serve), behind Pushpin unless ``proxy`` is false."""
     workdir.mkdir(parents=True, exist_ok=True)
     ports = [free_port() for _ in range(app_processes)]
     target = Target("app" if proxy else "direct", workdir)
@@ -150,10 +151,7 @@ def start_app(
     grip_url = target.pushpin.grip_url() if target.pushpin else ""
     env = app_environment(database_url, grip_url=grip_url, extra=app_env)
     for port in ports:
-        extra = ("--access-log", str(workdir / f"access-{port}.log")) if access_log else ()
-        target.apps.append(
-            AppServer(port=port, env=env, log_path=workdir / f"app-{port}.log", extra_args=extra)
-        )
+        target.apps.append(AppServer(port=port, env=env, log_path=workdir / f"app-{port}.log"))
     target.publisher = PublisherServer(env=env, log_path=workdir / "publisher.log")
     try:
         for app in target.apps:

@@ -266,6 +266,10 @@ EVENTSTREAM_NEXT_LINK_TIMEOUT = env_int("EVENTSTREAM_NEXT_LINK_TIMEOUT", 600)
 # (docs/BENCHMARKS.md). The last click is always in the last snapshot.
 REALTIME_SNAPSHOT_INTERVAL_MS = env_int("REALTIME_SNAPSHOT_INTERVAL_MS", 100)
 
+# Worker processes of the app server (chatdemo.serve: granian; WSGI with 8
+# threads each behind the proxy, ASGI without one).
+APP_WORKERS = env_int("APP_WORKERS", 1)
+
 # --- Logging --------------------------------------------------------------
 LOG_LEVEL = os.environ.get("DJANGO_LOG_LEVEL", "INFO")
 LOGGING = {

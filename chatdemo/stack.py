@@ -1,4 +1,4 @@
-"""Start and stop the local stack: zurl + Pushpin in front of the app under daphne, and
+"""Start and stop the local stack: zurl + Pushpin in front of the app (granian), and
 the publisher process.
 
 One piece of code serves `make run`, the test fixtures and the benchmarks, so
@@ -365,13 +365,12 @@ def http_ok(url: str, ok_below: int = 500) -> bool:
 
 @dataclass
 class AppServer:
-    """The Django app under daphne, the production ASGI server."""
+    """The Django app as production runs it: ``python -m chatdemo.serve`` (granian; WSGI
+    when ``GRIP_URL`` is set, ASGI without a proxy)."""
 
     port: int
     env: Mapping[str, str]
     log_path: Path | None = None
-    # Extra daphne options, e.g. ("--access-log", path) for the benchmarks' request counts.
-    extra_args: Sequence[str] = ()
     # Answered below 500 once the app is up; /healthz for settings that redirect "/" to HTTPS.
     ready_path: str = "/"
     process: Process | None = None
@@ -383,21 +382,8 @@ class AppServer:
     def start(self, timeout: float = 30) -> AppServer:
         if port_open(self.port):
             raise StackError(f"port {self.port} is already in use; is another app server running?")
-        argv = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "--proxy-headers",
-            *self.extra_args,
-            "chatdemo.asgi:application",
-        ]
-        self.process = Process(
-            "daphne", argv, env=self.env, cwd=ROOT, log_path=self.log_path
-        ).start()
+        argv = [sys.executable, "-m", "chatdemo.serve", "--port", str(self.port)]
+        self.process = Process("app", argv, env=self.env, cwd=ROOT, log_path=self.log_path).start()
         process = self.process
 
         def ready() -> bool:

@@ -73,6 +73,9 @@ def stream(
     gets that state at its next recovery request at the latest. Pushpin's own
     recovery requests (``?link=next``) keep their position.
 
+    With a proxy configured (``GRIP_URL``), only requests that come through
+    it (a valid ``Grip-Sig``) are served; others get a JSON 421.
+
     The channel always comes from the URL: the signed ``es-meta`` token that
     django-eventstream puts in its next links is dropped, so a link cannot
     be replayed on another channel's URL.
@@ -92,6 +95,13 @@ def stream(
         request.GET = query
     grip = getattr(request, "grip", None)
     proxied = grip is not None and grip.proxied
+    if not proxied and settings.GRIP_URL:
+        # With a proxy configured the app runs as WSGI (chatdemo.serve), which
+        # cannot hold a stream; and a client that goes around the proxy, or
+        # forges its signature, is not served as if it came through it.
+        return json_error(
+            421, None, "this app streams only through its GRIP proxy: connect through the proxy"
+        )
     with proxy_page() if proxied else nullcontext() as page:
         response = eventstream_views.events(request, channels=[channel])
     instruct = getattr(grip, "instruct", None)

@@ -295,6 +295,27 @@ def live_db(transactional_db: None, settings: Any, stack: Stack) -> Stack:
 
 
 @pytest.fixture
+def direct_app(live_db: Stack, tmp_path: Path) -> Iterator[AppServer]:
+    """The app with no proxy (it streams SSE itself, over ASGI) and a two-connection pool,
+    against the test database."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chatdemo.settings",
+        "DATABASE_URL": live_db.database_url,
+        "GRIP_URL": "",
+        "DATABASE_POOL_MAX_SIZE": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+    app = AppServer(port=free_port(), env=env, log_path=tmp_path / "app.log")
+    try:
+        app.start()
+    except StackError as error:
+        pytest.fail(str(error), pytrace=False)
+    yield app
+    app.stop()
+
+
+@pytest.fixture
 def client_http(stack: Stack) -> Iterator[httpx.Client]:
     """An HTTP client that talks to the stack through Pushpin."""
     with httpx.Client(base_url=stack.url, timeout=10) as client:

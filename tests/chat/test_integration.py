@@ -11,6 +11,7 @@ import pytest
 from django.db import transaction
 
 from chat.services import message_post
+from chatdemo.stack import AppServer
 from realtime import channels as realtime
 from tests.conftest import Stack, post_unpublished
 from tests.sse import Subscriber
@@ -185,12 +186,12 @@ def test_malformed_last_event_id_through_pushpin_is_400(
     assert response.json()["field"] == "Last-Event-ID"
 
 
-def test_direct_stream_without_proxy(live_db: Stack, room: str, subscribers: list) -> None:
-    """With no proxy in front, the app streams SSE itself over ASGI."""
-    sub = Subscriber(f"{live_db.app.url}/rooms/{room}/events/")
+def test_direct_stream_without_proxy(direct_app: AppServer, room: str, subscribers: list) -> None:
+    """With no proxy configured, the app streams SSE itself over ASGI."""
+    sub = Subscriber(f"{direct_app.url}/rooms/{room}/events/")
     subscribers.append(sub)
     sub.wait_open()
-    with httpx.Client(base_url=live_db.app.url, timeout=10) as client:
+    with httpx.Client(base_url=direct_app.url, timeout=10) as client:
         message = post(client, room, "Ann", "direct")
     [event] = sub.wait_count("message", 1)
     assert event.json() == message

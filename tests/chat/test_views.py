@@ -210,10 +210,10 @@ def test_events_resume_id_with_colon_and_comma_in_room(
         ({"HTTP_LAST_EVENT_ID": last_event_id}, ""),
         ({}, f"?{urlencode({'lastEventId': last_event_id})}"),
     ):
-        response = api.get(f"/rooms/{quote(room)}/events{slash}{query}", **extra)
+        response = api.get(f"/rooms/{quote(room)}/events{slash}{query}", **extra, **proxied())
         assert response.status_code == 200, response.content
         assert response["Content-Type"].startswith("text/event-stream")
-        response.close()
+        assert response["Grip-Hold"] == "stream"
 
 
 @pytest.mark.parametrize(
@@ -247,11 +247,19 @@ def test_events_malformed_last_event_id_is_400(
 
 
 def test_events_forged_grip_sig_is_not_trusted(api: Client) -> None:
-    """A client that claims to be the proxy with a bad Grip-Sig gets a direct stream, not GRIP headers."""
+    """A client that claims to be the proxy with a bad Grip-Sig gets no GRIP headers; with a
+    proxy configured, streams are served only through it."""
     response = api.get("/rooms/lobby/events/", HTTP_GRIP_SIG="forged.token.value")
-    assert response.status_code == 200
+    assert response.status_code == 421
     assert "Grip-Hold" not in response.headers
+
+
+def test_events_without_a_proxy_configured_stream_directly(api: Client, settings: Any) -> None:
+    settings.GRIP_URL = ""
+    response = api.get("/rooms/lobby/events/")
+    assert response.status_code == 200
     assert response.streaming
+    assert response["Content-Type"] == "text/event-stream"
     response.close()
 
 

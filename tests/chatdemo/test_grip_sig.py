@@ -17,6 +17,7 @@ import json
 import time
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -26,7 +27,6 @@ from django.test import Client
 from chatdemo import stack
 from chatdemo.gripconf import grip_settings
 from tests.conftest import Stack
-from tests.sse import Subscriber
 
 pytestmark = pytest.mark.django_db
 
@@ -78,10 +78,12 @@ def _assert_proxied(response: Any) -> None:
     assert response["Grip-Channel"].startswith("events-room-lobby")
 
 
-def _assert_direct(response: Any) -> None:
-    assert response.status_code == 200
-    assert response.streaming
-    assert response["Content-Type"] == "text/event-stream"
+def _assert_not_trusted(response: Any) -> None:
+    """Not served as the proxy: no GRIP instructions, and (a proxy being configured) no stream."""
+    assert response.status_code == 421
+    assert response.json() == {
+        "error": "this app streams only through its GRIP proxy: connect through the proxy"
+    }
     assert not [name for name in response.headers if name.lower().startswith("grip-")]
 
 
@@ -128,7 +130,7 @@ FANOUT_REJECTED = {
 
 @pytest.mark.parametrize("case", FANOUT_REJECTED)
 def test_fanout_invalid_sig_is_served_as_direct_client(fanout: None, case: str) -> None:
-    _assert_direct(_events(FANOUT_REJECTED[case]()))
+    _assert_not_trusted(_events(FANOUT_REJECTED[case]()))
 
 
 # --- Pushpin: HS256 with sig_key ---------------------------------------------------
@@ -161,21 +163,20 @@ PUSHPIN_REJECTED = {
 
 @pytest.mark.parametrize("case", PUSHPIN_REJECTED)
 def test_pushpin_invalid_sig_is_served_as_direct_client(pushpin: None, case: str) -> None:
-    _assert_direct(_events(PUSHPIN_REJECTED[case]()))
+    _assert_not_trusted(_events(PUSHPIN_REJECTED[case]()))
 
 
 # --- the live app --------------------------------------------------------------------
 
 
 @pytest.mark.integration
-def test_forged_sig_to_live_app_gets_a_working_stream(
-    live_db: Stack, room: str, subscribers: list
-) -> None:
-    """Straight to daphne, around Pushpin: a forged Grip-Sig still gets a real SSE stream."""
+def test_forged_sig_to_live_app_is_not_trusted(live_db: Stack, room: str) -> None:
+    """Straight to the app, around Pushpin: a forged Grip-Sig gets no GRIP instructions."""
     forged = jwt.encode(_claims(SIG_ISS), "not-the-sig-key-but-long-enough!!", algorithm="HS256")
-    sub = Subscriber(f"{live_db.app.url}/rooms/{room}/events/", {"Grip-Sig": forged})
-    subscribers.append(sub)
-    sub.wait_open()
-    assert sub.status == 200
-    assert sub.response_headers is not None
-    assert not [h for h in sub.response_headers if h.startswith("grip-")]
+    response = httpx.get(
+        f"{live_db.app.url}/rooms/{room}/events/",
+        headers={"Grip-Sig": forged, "Accept": "text/event-stream"},
+        timeout=10,
+    )
+    assert response.status_code == 421
+    assert not [h for h in response.headers if h.startswith("grip-")]

@@ -166,19 +166,19 @@ def test_deploy_pushpin_conf_differs_from_pushpin_conf_only_where_containers_nee
     assert routes == ["* app:8000"]
 
 
-def test_dockerfile_collects_static_and_runs_daphne_on_the_routed_port() -> None:
+def test_dockerfile_collects_static_and_serves_the_app_on_the_routed_port() -> None:
     lines = (ROOT / "Dockerfile").read_text().splitlines()
     instructions = [line for line in lines if line and not line.startswith((" ", "#"))]
     assert instructions[0].startswith("FROM python:3.11-")
     assert any("manage.py collectstatic --no-input" in line for line in lines)
     cmd = next(line for line in instructions if line.startswith("CMD "))
     argv = yaml.safe_load(cmd.removeprefix("CMD "))
-    assert argv[:3] == ["python", "-m", "daphne"]
-    assert argv[argv.index("-p") + 1] == "8000" == deployconf.APP_ORIGIN.split(":")[1]
-    assert argv[argv.index("-b") + 1] == "0.0.0.0"  # noqa: S104
-    assert argv[-1] == "chatdemo.asgi:application"
+    assert argv[:3] == ["python", "-m", "chatdemo.serve"]
+    assert argv[argv.index("--port") + 1] == "8000" == deployconf.APP_ORIGIN.split(":")[1]
+    assert argv[argv.index("--host") + 1] == "0.0.0.0"  # noqa: S104
     assert "USER app" in instructions
-    for path in ("manage.py", "chatdemo", "chat", "leaderboard", "templates", "static"):
+    paths = ("manage.py", "chatdemo", "chat", "leaderboard", "realtime", "templates", "static")
+    for path in paths:
         assert any(line.split()[:2] == ["COPY", path] for line in instructions), path
 
 

@@ -43,7 +43,9 @@ def _node(cases: list[tuple[str, str, str | None]]) -> list[bool]:
 
 
 @pytest.mark.django_db
-def test_edge_hands_off_exactly_the_requests_the_app_streams(published: Drain) -> None:
+def test_edge_hands_off_exactly_the_requests_the_app_streams(
+    published: Drain, settings: Any
+) -> None:
     board = leaderboard_services.board_create(name="Edge", players=["Ann", "Bob"])
     player_id = board.players.values_list("pk", flat=True).first()
     b = board.pk
@@ -66,6 +68,9 @@ def test_edge_hands_off_exactly_the_requests_the_app_streams(published: Drain) -
         ("GET", "/healthz", None),
     ]
     handed_off = _node(cases)
+    # Which requests the app streams, asked as a direct client (with a proxy configured,
+    # the app answers streams only through it).
+    settings.GRIP_URL = ""
 
     def app_streams(method: str, path: str, accept: str | None) -> bool:
         extra: dict[str, Any] = {"HTTP_ACCEPT": accept} if accept else {}

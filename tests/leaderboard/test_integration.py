@@ -12,7 +12,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from chatdemo.stack import wait_until
+from chatdemo.stack import AppServer, wait_until
 from leaderboard import selectors, services
 from leaderboard.models import Board
 from realtime import log
@@ -227,13 +227,16 @@ def test_json_through_pushpin_is_answered_not_held(board: Board, client_http: ht
     assert response.json() == {"id": player.pk, "name": "Eve", "score": 0}
 
 
-def test_direct_stream_without_proxy(live_db: Stack, board: Board, subscribers: list) -> None:
-    """With no proxy in front, the app streams the standings itself over ASGI."""
-    sub = Subscriber(f"{live_db.app.url}{path(board)}")
+def test_direct_stream_without_proxy(
+    direct_app: AppServer, board: Board, subscribers: list
+) -> None:
+    """With no proxy configured, the app streams the standings itself over ASGI (the session's
+    publisher takes the snapshots)."""
+    sub = Subscriber(f"{direct_app.url}{path(board)}")
     subscribers.append(sub)
     [first] = sub.wait_count("update", 1)
     assert first.json() == standings(board)
-    with httpx.Client(base_url=live_db.app.url, timeout=10) as client:
+    with httpx.Client(base_url=direct_app.url, timeout=10) as client:
         click(client, board, players_of(board)["Cleo"].pk)
     wait_for_standings(sub, standings(board))
     assert numbers(sub) == [1, 2]

@@ -13,40 +13,15 @@ serves four direct streams; each gets its message.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 from django.db import transaction
 
 from chat.services import message_post
-from chatdemo.stack import AppServer, StackError, free_port
-from tests.conftest import Stack
+from chatdemo.stack import AppServer
 from tests.sse import Subscriber
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def direct_app(live_db: Stack, tmp_path: Path) -> Iterator[AppServer]:
-    """The app with no proxy and a two-connection pool, against the test database."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "chatdemo.settings",
-        "DATABASE_URL": live_db.database_url,
-        "GRIP_URL": "",
-        "DATABASE_POOL_MAX_SIZE": "2",
-        "PYTHONUNBUFFERED": "1",
-    }
-    app = AppServer(port=free_port(), env=env, log_path=tmp_path / "app.log")
-    try:
-        app.start()
-    except StackError as error:
-        pytest.fail(str(error), pytrace=False)
-    yield app
-    app.stop()
 
 
 def test_direct_streams_outnumbering_the_pool_all_open_and_receive(
