@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from bench.load import parse_event_block
+from bench.load import read_events
 from bench.stacks import Target, app_environment, prepare_database, process_tree, start_app
 from chatdemo.stack import wait_until
 
@@ -72,17 +72,9 @@ class Follower:
             response.read()
             return
         self.opened = True
-        block: list[str] = []
-        while not self.stopped:
-            raw = response.readline()
-            if not raw:
+        for event, event_id, data in read_events(response.readline):
+            if self.stopped:
                 return
-            line = raw.decode("utf-8").rstrip("\r\n")
-            if line:
-                block.append(line)
-                continue
-            event, event_id, data = parse_event_block(block)
-            block = []
             if event_id and event_id != "error":
                 self.last_id = event_id
             if event in ("message", "update") and data:

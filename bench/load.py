@@ -21,7 +21,7 @@ import resource
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,18 @@ def parse_event_block(lines: Iterable[str]) -> tuple[str, str | None, list[str]]
         elif name == "id":
             event_id = value
     return event, event_id, data
+
+
+def read_events(readline: Callable[[], bytes]) -> Iterator[tuple[str, str | None, list[str]]]:
+    """The events of a blocking SSE stream, parsed as they come, until it ends."""
+    block: list[str] = []
+    while raw := readline():
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if line:
+            block.append(line)
+            continue
+        yield parse_event_block(block)
+        block = []
 
 
 # Events that carry no payload worth recording.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.load import parse_event_block
+from bench.load import read_events
 
 
 @dataclass(frozen=True)
@@ -57,17 +57,7 @@ class Subscriber:
                 self.status = response.status
                 self.response_headers = {k.lower(): v for k, v in response.getheaders()}
                 self._cond.notify_all()
-            block: list[str] = []
-            while True:
-                raw = response.readline()
-                if not raw:
-                    break
-                line = raw.decode("utf-8").rstrip("\r\n")
-                if line:
-                    block.append(line)
-                    continue
-                event, event_id, data = parse_event_block(block)
-                block = []
+            for event, event_id, data in read_events(response.readline):
                 if data:
                     self._append(SSEEvent(event, "\n".join(data), event_id))
         except BaseException as exc:
