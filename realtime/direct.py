@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import psycopg
 from django.conf import settings
@@ -63,18 +64,18 @@ def _watched() -> set[str]:
 
 
 def _run() -> None:
+    """The waker: as long as the process lives, through database restarts."""
     poll = settings.REALTIME_POLL_MS / 1000
-    stop = threading.Event()  # never set: the thread lives as long as the process
     while True:
         try:
             if connection.vendor == "postgresql":
                 _listen(poll)
             else:
-                _poll(poll, stop)
+                _poll(poll)
         except (DatabaseError, psycopg.Error) as error:
             logger.warning("direct waker error=%r", error)
             connections.close_all()
-            stop.wait(1.0)
+            time.sleep(1.0)
 
 
 def _listen(poll: float) -> None:
@@ -87,7 +88,7 @@ def _listen(poll: float) -> None:
                 wake(names)
 
 
-def _poll(poll: float, stop: threading.Event) -> None:
+def _poll(poll: float) -> None:
     seen: dict[str, int] = {}
     while True:
         watched = _watched()
@@ -97,4 +98,4 @@ def _poll(poll: float, stop: threading.Event) -> None:
         seen = current
         if changed:
             wake(changed)
-        stop.wait(poll)
+        time.sleep(poll)

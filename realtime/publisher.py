@@ -132,7 +132,7 @@ class Publisher:
                 take(name)
         return due
 
-    def sweep(self) -> None:
+    def sweep(self) -> int:
         """Everything, as after a start or a lost connection: every snapshot, every event.
 
         Also trims the log (:func:`realtime.log.trim`).
@@ -145,13 +145,12 @@ class Publisher:
             self.note(n for n in names if self._snapshot_for(n) is not None)
             self._stale = dict.fromkeys(self._stale, 0.0)
             self.take_due_snapshots()
-        self.publish_pending()
+        return self.publish_pending()
 
     def run_once(self, names: Iterable[str] | None = None) -> int:
         """Note ``names`` (all channels if ``None``), take due snapshots, publish; for tests too."""
         if names is None:
-            self.sweep()
-            return 0
+            return self.sweep()
         names = set(names)
         self.note(names)
         names |= self.take_due_snapshots()

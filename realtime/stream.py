@@ -80,9 +80,19 @@ def stream(
     django-eventstream puts in its next links is dropped, so a link cannot
     be replayed on another channel's URL.
     """
-    bad = _bad_position(request, channel)
+    grip = getattr(request, "grip", None)
+    proxied = grip is not None and grip.proxied
+    bad = _bad_position(request, channel, grip if proxied else None)
     if bad is not None:
         return bad
+    if not proxied and settings.GRIP_URL:
+        # With a proxy configured the app runs as WSGI (chatdemo.serve), which
+        # cannot hold a stream; and a client that goes around the proxy, or
+        # forges its signature, is not served as if it came through it. Refused
+        # before a refresh could write anything on its behalf.
+        return json_error(
+            421, None, "this app streams only through its GRIP proxy: connect through the proxy"
+        )
     if refresh is not None:
         refresh()
     if replay_latest and request.GET.get("link") != "next":
@@ -93,15 +103,6 @@ def stream(
         query = request.GET.copy()
         del query["es-meta"]
         request.GET = query
-    grip = getattr(request, "grip", None)
-    proxied = grip is not None and grip.proxied
-    if not proxied and settings.GRIP_URL:
-        # With a proxy configured the app runs as WSGI (chatdemo.serve), which
-        # cannot hold a stream; and a client that goes around the proxy, or
-        # forges its signature, is not served as if it came through it.
-        return json_error(
-            421, None, "this app streams only through its GRIP proxy: connect through the proxy"
-        )
     with proxy_page() if proxied else nullcontext() as page:
         response = eventstream_views.events(request, channels=[channel])
     instruct = getattr(grip, "instruct", None)
@@ -115,7 +116,7 @@ def stream(
                 encoded = quote(request.path, safe="/")
                 instruct.next_link = encoded + instruct.next_link[len(request.path) :]
             # A page that left events behind holds the stream too (see
-            # realtime.storage); the proxy comes back for the rest at once.
+            # realtime.storage); the proxy comes back for the rest soon.
             more = page is not None and page.more
             instruct.next_link_timeout = (
                 settings.REALTIME_CATCH_UP_SECONDS
@@ -127,16 +128,16 @@ def stream(
     return response
 
 
-def _bad_position(request: HttpRequest, channel: str) -> HttpResponse | None:
-    """A 400 naming the header or parameter whose resume position cannot be parsed."""
+def _bad_position(request: HttpRequest, channel: str, grip: Any) -> HttpResponse | None:
+    """A 400 naming the header or parameter whose resume position cannot be parsed
+    (``grip``: the proxy's request data, when the request came through it)."""
     for source, value in (
         ("Last-Event-ID", request.headers.get("Last-Event-ID")),
         ("lastEventId", request.GET.get("lastEventId")),
     ):
         if value and not _LAST_EVENT_ID.match(value):
             return json_error(400, source, f"{source} must look like '{channel}:<event id>'")
-    grip = getattr(request, "grip", None)
-    if grip is not None and grip.proxied:
+    if grip is not None:
         for value in grip.last.values():
             if not _EVENT_NUMBER.match(value):
                 return json_error(400, "Grip-Last", "Grip-Last needs a numeric last-id")

@@ -406,3 +406,14 @@ def test_admin_player_edit_publishes_standings(board: Board, published: Drain) -
     sent = published()
     assert sent == [(f"board-{board.pk}", "update", selectors.board_standings(board_id=board.pk))]
     assert sent[0][2]["players"][0] == {"id": bob.pk, "name": "Bob", "score": 12}
+
+
+def test_board_stream_around_the_proxy_is_refused_before_it_writes(
+    api: Client, board: Board, published: Drain
+) -> None:
+    """A client that does not come through the proxy cannot make the app store a snapshot."""
+    Player.objects.filter(board=board, name="Cleo").update(score=4)
+    before = stored_state()
+    response = api.get(f"/boards/{board.pk}/", HTTP_ACCEPT="text/event-stream")
+    assert response.status_code == 421
+    assert stored_state() == before
