@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -21,33 +16,9 @@ from chat.validation import (
     validate_nickname,
     validate_room,
 )
-from chatdemo.http import FieldError, allow_methods, field_error_response
+from chatdemo.http import FieldError, allow_methods, field_error_response, posted_fields
 from realtime.channels import room_channel
 from realtime.stream import stream
-
-FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
-
-
-def _posted_fields(request: HttpRequest) -> dict[str, Any]:
-    """The fields of a POST body: form-encoded (as the original demo) or a JSON object."""
-    try:
-        if request.content_type == "application/json":
-            try:
-                data = json.loads(request.body)
-            except (UnicodeDecodeError, ValueError):
-                raise FieldError("body", "is not valid JSON") from None
-            if not isinstance(data, dict):
-                raise FieldError("body", "must be a JSON object")
-            return data
-        if request.content_type in FORM_CONTENT_TYPES or not request.body:
-            return {key: request.POST.get(key) for key in request.POST}
-    except RequestDataTooBig:
-        raise FieldError("body", "is too large", status=413) from None
-    except MultiPartParserError:
-        raise FieldError("body", "is not valid multipart/form-data") from None
-    raise FieldError(
-        "body", "must be application/x-www-form-urlencoded, multipart/form-data or JSON", status=415
-    )
 
 
 @csrf_exempt  # a public API: curl and the original demo's client post without a session
@@ -57,7 +28,7 @@ def messages(request: HttpRequest, room: str) -> HttpResponse:
     try:
         room = validate_room(room)
         if request.method == "POST":
-            fields = _posted_fields(request)
+            fields = posted_fields(request)
             message = services.message_post(
                 room=room, author=fields.get("from"), text=fields.get("text")
             )

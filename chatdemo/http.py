@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import URLPattern, path
+
+FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 
 class FieldError(ValueError):
@@ -44,7 +49,7 @@ def allow_methods(
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in allowed:
                 response = json_error(
-                    405, None, f"method {request.method} not allowed", allowed=allowed
+                    405, "method", f"method {request.method} not allowed", allowed=allowed
                 )
                 response["Allow"] = ", ".join(allowed)
                 return response
@@ -66,3 +71,43 @@ def api_path(route: str, view: Callable[..., HttpResponse], *, name: str) -> lis
     if not route.endswith("/"):
         raise ValueError(f"an API route ends with '/': {route!r}")
     return [path(route, view, name=name), path(route.removesuffix("/"), view)]
+
+
+def read_body(request: HttpRequest) -> bytes:
+    """The request's body, at most ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes of it, whatever its type."""
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise FieldError("body", "is too large", status=413) from None
+
+
+def posted_fields(request: HttpRequest) -> dict[str, Any]:
+    """The text fields of a POST body: form-encoded (as the original demo) or a JSON object.
+
+    The whole body is read first, so that ``DATA_UPLOAD_MAX_MEMORY_SIZE``
+    bounds every content type, file parts included (Django's limit leaves
+    files out). File parts are not fields: a field sent as a file is missing.
+    Raises :class:`FieldError` naming ``body`` or ``Content-Type``.
+    """
+    body = read_body(request)
+    try:
+        if request.content_type == "application/json":
+            try:
+                data = json.loads(body)
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                raise FieldError("body", "is not valid JSON") from None
+            if not isinstance(data, dict):
+                raise FieldError("body", "must be a JSON object")
+            return data
+        if request.content_type in FORM_CONTENT_TYPES or not body:
+            return {key: request.POST.get(key) for key in request.POST}
+    except MultiPartParserError:
+        raise FieldError("body", "is not valid multipart/form-data") from None
+    except (BadRequest, SuspiciousOperation) as error:
+        # Too many fields or files, a form that is not UTF-8.
+        raise FieldError("body", str(error) or "cannot be parsed") from None
+    raise FieldError(
+        "Content-Type",
+        "must be application/x-www-form-urlencoded, multipart/form-data or application/json",
+        status=415,
+    )

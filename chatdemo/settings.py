@@ -112,6 +112,8 @@ MIDDLEWARE = [
     "django_grip.GripMiddleware",
     # One log line per request, with the status that leaves the app.
     "chatdemo.requestlog.RequestLogMiddleware",
+    # JSON errors on the API's paths, 503 for database faults (see the module).
+    "chatdemo.errors.ErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 
-from chatdemo.http import FieldError, allow_methods, field_error_response
+from chatdemo.http import FieldError, allow_methods, field_error_response, read_body
 from leaderboard import selectors, services
 from leaderboard.validation import parse_id
 from realtime.channels import board_channel
@@ -60,6 +60,7 @@ def player(request: HttpRequest, board_id: str, player_id: str) -> HttpResponse:
 def score_add(request: HttpRequest, board_id: str, player_id: str) -> HttpResponse:
     """Add 1 to the player's score; answers with the player's JSON."""
     try:
+        read_body(request)  # the body is not used, but its limit holds
         added = services.score_add(**_player_ids(board_id, player_id))
     except FieldError as error:
         return field_error_response(error)

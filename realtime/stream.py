@@ -91,7 +91,9 @@ def stream(
         # forges its signature, is not served as if it came through it. Refused
         # before a refresh could write anything on its behalf.
         return json_error(
-            421, None, "this app streams only through its GRIP proxy: connect through the proxy"
+            421,
+            "Grip-Sig",
+            "this app streams only through its GRIP proxy: connect through the proxy",
         )
     if refresh is not None:
         refresh()

@@ -93,12 +93,6 @@ def test_messages_post_bad_field_is_400_naming_it_and_stores_nothing(
         ("[1, 2]", "application/json", 400, "must be a JSON object"),
         (b"\xff\xfe", "application/json", 400, "is not valid JSON"),
         ("--x\r\nbroken", "multipart/form-data", 400, "is not valid multipart/form-data"),
-        (
-            "from=Ann&text=hi",
-            "text/plain",
-            415,
-            "must be application/x-www-form-urlencoded, multipart/form-data or JSON",
-        ),
     ],
 )
 def test_messages_post_malformed_body_names_body(
@@ -107,6 +101,21 @@ def test_messages_post_malformed_body_names_body(
     response = api.post("/rooms/lobby/messages/", body, content_type=content_type)
     assert response.status_code == status
     assert response.json() == {"error": message, "field": "body"}
+    assert not Message.objects.exists()
+
+
+def test_messages_post_of_another_type_is_415_naming_content_type(
+    api: Client, published: Drain
+) -> None:
+    response = api.post("/rooms/lobby/messages/", "from=Ann&text=hi", content_type="text/plain")
+    assert (response.status_code, response.json()) == (
+        415,
+        {
+            "error": "must be application/x-www-form-urlencoded, multipart/form-data "
+            "or application/json",
+            "field": "Content-Type",
+        },
+    )
     assert not Message.objects.exists()
 
 

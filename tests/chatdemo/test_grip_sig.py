@@ -82,7 +82,8 @@ def _assert_not_trusted(response: Any) -> None:
     """Not served as the proxy: no GRIP instructions, and (a proxy being configured) no stream."""
     assert response.status_code == 421
     assert response.json() == {
-        "error": "this app streams only through its GRIP proxy: connect through the proxy"
+        "error": "this app streams only through its GRIP proxy: connect through the proxy",
+        "field": "Grip-Sig",
     }
     assert not [name for name in response.headers if name.lower().startswith("grip-")]
 

@@ -152,6 +152,7 @@ def test_wrong_method_is_json_405_and_changes_nothing(
     assert response["Allow"] == allowed
     assert response.json() == {
         "error": f"method {method.upper()} not allowed",
+        "field": "method",
         "allowed": allowed.split(", "),
     }
     assert stored_state() == before
