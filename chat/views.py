@@ -17,12 +17,14 @@ from chat.validation import (
     validate_room,
 )
 from chatdemo.http import FieldError, allow_methods, field_error_response, posted_fields
+from idempotency.keys import idempotent
 from realtime.channels import room_channel
 from realtime.stream import stream
 
 
 @csrf_exempt  # a public API: curl and the original demo's client post without a session
 @allow_methods("GET", "POST")
+@idempotent
 def messages(request: HttpRequest, room: str) -> HttpResponse:
     """GET: the 50 newest messages, newest first. POST: store one message (fields ``from``, ``text``)."""
     try:

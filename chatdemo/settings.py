@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_eventstream",
     "realtime",
+    "idempotency",
     "chatdemo",
     "chat",
     "leaderboard",
@@ -155,20 +156,29 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-# Under ASGI each request runs its sync code in a thread of its own, so Django's
-# per-thread persistent connections (DATABASE_CONN_MAX_AGE) are opened anew on
-# every request. A psycopg pool, shared by the process's threads, takes the
-# connect out of each request (the benchmark's 8-poster ingest: 35 -> 53 posts/s
-# on a busy 2-core box; docs/BENCHMARKS.md). DATABASE_POOL_MAX_SIZE > 0 turns it
-# on, for PostgreSQL; it replaces DATABASE_CONN_MAX_AGE.
-DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 0)
+# A psycopg pool per process, on by default for PostgreSQL: its threads share
+# DATABASE_POOL_MAX_SIZE connections, so a flood of requests queues for one
+# (at most DATABASE_POOL_TIMEOUT seconds, then a 503 with Retry-After, as for
+# any database fault: chatdemo.errors) instead of each opening its own until
+# PostgreSQL refuses more (max_connections). It also takes the connect out of
+# each request (docs/BENCHMARKS.md). The default covers a WSGI worker's 8
+# threads (chatdemo.serve) with room for the stream refreshes; keep
+# APP_WORKERS x DATABASE_POOL_MAX_SIZE, plus the publisher's, below
+# max_connections. 0 turns the pool off; it replaces DATABASE_CONN_MAX_AGE.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10)
+DATABASE_POOL_TIMEOUT = env_int("DATABASE_POOL_TIMEOUT", 5)
 if DATABASE_POOL_MAX_SIZE > 0 and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     if DATABASES["default"]["CONN_MAX_AGE"]:
         raise ImproperlyConfigured(
             "Set DATABASE_POOL_MAX_SIZE or DATABASE_CONN_MAX_AGE, not both: "
-            "a pooled connection goes back to the pool after each request."
+            "a pooled connection goes back to the pool after each request "
+            "(DATABASE_POOL_MAX_SIZE=0 turns the pool off)."
         )
-    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE}
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": DATABASE_POOL_TIMEOUT,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded fallback of `make run`. BEGIN IMMEDIATE takes SQLite's write
     # lock when a transaction starts, so writers queue up as they do on
@@ -267,6 +277,11 @@ EVENTSTREAM_NEXT_LINK_TIMEOUT = env_int("EVENTSTREAM_NEXT_LINK_TIMEOUT", 600)
 # 1,000 subscribers, one update per click overloaded Pushpin near 35 clicks/s
 # (docs/BENCHMARKS.md). The last click is always in the last snapshot.
 REALTIME_SNAPSHOT_INTERVAL_MS = env_int("REALTIME_SNAPSHOT_INTERVAL_MS", 100)
+
+# How long the answer to a write sent with an Idempotency-Key is kept, so that
+# a retry with the same key gets it again instead of writing twice
+# (idempotency.keys). At least 24 h, as clients are told.
+IDEMPOTENCY_KEY_HOURS = max(env_int("IDEMPOTENCY_KEY_HOURS", 24), 24)
 
 # Worker processes of the app server (chatdemo.serve: granian; WSGI with 8
 # threads each behind the proxy, ASGI without one).

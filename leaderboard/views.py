@@ -9,6 +9,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 
 from chatdemo.http import FieldError, allow_methods, field_error_response, read_body
+from idempotency.keys import idempotent
 from leaderboard import selectors, services
 from leaderboard.validation import parse_id
 from realtime.channels import board_channel
@@ -57,6 +58,7 @@ def player(request: HttpRequest, board_id: str, player_id: str) -> HttpResponse:
 
 @csrf_exempt  # a public API: the page, curl and the original demo's client post without a token
 @allow_methods("POST")
+@idempotent
 def score_add(request: HttpRequest, board_id: str, player_id: str) -> HttpResponse:
     """Add 1 to the player's score; answers with the player's JSON."""
     try:

@@ -19,3 +19,9 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DB_NAME", "test_cha
 # test has stored and published its update when it returns. The app that the
 # integration fixtures start runs with the default interval.
 REALTIME_SNAPSHOT_INTERVAL_MS = 0
+
+# This process talks to the test database through Django's own connections:
+# a pool would keep idle connections open that outlive each test (and the
+# test database's drop at the end). The app processes the fixtures start
+# read chatdemo.settings, and pool as production does.
+DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405

@@ -103,7 +103,7 @@
   // something new has been typed there; then it stays in the outbox as "Not
   // sent", with a button to send it again. Nothing typed is dropped.
   const outbox = document.getElementById("outbox");
-  const queue = []; // {text, li}, oldest first; queue[0] is being posted
+  const queue = []; // {text, li, key}, oldest first; queue[0] is being posted
   let draining = false;
 
   function showError(text) {
@@ -128,14 +128,13 @@
     return li;
   }
 
-  // The stored message, or why it was not stored.
-  async function post(text) {
-    const body = new FormData();
-    body.set("from", config.nickname);
-    body.set("text", text);
+  // The stored message, or why it was not stored. Sent again with the same key
+  // until it gets an answer (static/js/send.js): stored once, however often sent.
+  async function post({ text, key }) {
+    const body = new URLSearchParams({ from: config.nickname, text });
     let response;
     try {
-      response = await fetch(config.messagesUrl, { method: "POST", body });
+      response = await window.sendOnce(config.messagesUrl, { method: "POST", body }, { key });
     } catch (_) {
       return { reason: "the server could not be reached. Try again." };
     }
@@ -145,12 +144,14 @@
     return { reason: `the server answered ${response.status}. Try again.` };
   }
 
-  function enqueue(text, li) {
-    queue.push({ text, li });
+  // One key per message, kept when it is sent again by hand: if an earlier
+  // send was stored after all, the server answers with that message.
+  function enqueue(text, li, key = window.sendOnce.newKey()) {
+    queue.push({ text, li, key });
     drain();
   }
 
-  function failed({ text, li }, reason) {
+  function failed({ text, li, key }, reason) {
     showError(`Not sent: ${reason}`);
     if (input.value === "") {
       li.remove();
@@ -167,7 +168,7 @@
       li.classList.remove("failed");
       li.querySelector(".state").textContent = "Sending…";
       outbox.append(li); // behind whatever is still waiting: it is sent after them
-      enqueue(text, li);
+      enqueue(text, li, key);
     });
     li.querySelector(".state").after(retry);
   }
@@ -177,7 +178,7 @@
     draining = true;
     while (queue.length > 0) {
       const item = queue[0];
-      const result = await post(item.text);
+      const result = await post(item);
       queue.shift();
       if (result.message) {
         item.li.remove();

@@ -252,13 +252,15 @@
 
   // --- clicks ----------------------------------------------------------------------
   // The score shown comes only from the stream, so that it never goes back:
-  // a click's own answer may be older than an update already applied.
+  // a click's own answer may be older than an update already applied. Each
+  // click has its own Idempotency-Key, kept across its retries (static/js/send.js),
+  // so a click is counted once however often it has to be sent.
   list.addEventListener("click", async (event) => {
     const button = event.target.closest("button.plus");
     if (!button) return;
     const id = button.closest("li.player").dataset.id;
     try {
-      const response = await fetch(
+      const response = await window.sendOnce(
         `${config.boardUrl}players/${encodeURIComponent(id)}/score-add/`,
         { method: "POST", headers: { Accept: "application/json" } },
       );

@@ -1,4 +1,4 @@
-"""DATABASE_POOL_MAX_SIZE: a psycopg pool per app process, read from the environment.
+"""DATABASE_POOL_MAX_SIZE: a psycopg pool per app process, on by default, read from the environment.
 
 Settings are read once at import, so each case runs in a subprocess.
 """
@@ -37,16 +37,28 @@ def run_settings(**env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_database_pool_off_by_default() -> None:
+def test_database_pool_on_by_default() -> None:
     run = run_settings()
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == {"pool": None, "conn_max_age": 0}
+    assert json.loads(run.stdout) == {
+        "pool": {"min_size": 1, "max_size": 10, "timeout": 5},
+        "conn_max_age": 0,
+    }
 
 
-def test_database_pool_size_from_env() -> None:
-    run = run_settings(DATABASE_POOL_MAX_SIZE="8")
+def test_database_pool_size_and_timeout_from_env() -> None:
+    run = run_settings(DATABASE_POOL_MAX_SIZE="8", DATABASE_POOL_TIMEOUT="2")
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == {"pool": {"min_size": 1, "max_size": 8}, "conn_max_age": 0}
+    assert json.loads(run.stdout) == {
+        "pool": {"min_size": 1, "max_size": 8, "timeout": 2},
+        "conn_max_age": 0,
+    }
+
+
+def test_database_pool_off_keeps_conn_max_age() -> None:
+    run = run_settings(DATABASE_POOL_MAX_SIZE="0", DATABASE_CONN_MAX_AGE="60")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"pool": None, "conn_max_age": 60}
 
 
 def test_database_pool_with_conn_max_age_stops_start_up_naming_both() -> None:

@@ -122,3 +122,37 @@ def test_chat_refused_message_stays_in_the_outbox_when_something_new_was_typed(
     ann.message_input.press("Enter")
     expect(ann.messages.locator(".text")).to_have_text(["something new"])
     assert stored(room) == ["something new"]
+
+
+def test_chat_message_whose_answer_was_lost_is_sent_again_and_stored_once(
+    person: PersonFactory, room: str
+) -> None:
+    """The first send is stored, then its answer is lost: the page sends it again with the
+    same Idempotency-Key, and the server answers with the message it already has."""
+    ann, bob = person("Ann"), person("Bob")
+    ann.join_chat(room)
+    bob.join_chat(room)
+    keys: list[str | None] = []
+
+    def lose_first_answer(route: Route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            route.fetch()  # reaches the server, which stores the message
+            route.abort("connectionreset")  # but the page never hears back
+        else:
+            route.continue_()
+
+    ann.page.route("**/messages/", lose_first_answer)
+    ann.message_input.fill("said once")
+    ann.message_input.press("Enter")
+
+    for someone in (ann, bob):
+        expect(someone.messages.locator(".text")).to_have_text(["said once"])
+    expect(ann.page.locator("#outbox li")).to_have_count(0)
+    expect(ann.page.locator("#send-error")).to_be_hidden()
+    assert stored(room) == ["said once"]
+    assert len(keys) == 2
+    assert keys[0] and keys[0] == keys[1]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.db import transaction
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Route, expect
 
 from leaderboard import selectors, services
 from leaderboard.models import Board, Player
@@ -116,6 +116,35 @@ def test_leaderboard_quick_clicks_from_two_people_end_on_exact_totals(
         expect(someone.page.locator("#click-error")).to_be_hidden()
     assert expected_standings(board) == final
     save_screenshot(browser, "leaderboard-quick-clicks", [ann, bob])
+
+
+def test_leaderboard_click_whose_answer_was_lost_is_sent_again_and_counted_once(
+    person: PersonFactory, board: Board
+) -> None:
+    ann, bob = open_pair(person, board)
+    keys: list[str | None] = []
+
+    def lose_first_answer(route: Route) -> None:
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            route.fetch()  # reaches the server, which counts the click
+            route.abort("connectionreset")  # but the page never hears back
+        else:
+            route.continue_()
+
+    ann.page.route("**/score-add/", lose_first_answer)
+    # The first send has no answer; the one that has is the retry's.
+    with ann.page.expect_response(lambda r: r.url.endswith("/score-add/")) as retried:
+        ann.plus("Guido").click()
+    assert retried.value.status == 200
+    assert retried.value.headers["idempotent-replayed"] == "true"
+
+    for someone in (ann, bob):
+        expect(someone.score("Guido")).to_have_attribute("data-score", "1", timeout=LIVE_MS)
+    expect(ann.page.locator("#click-error")).to_be_hidden()
+    assert len(keys) == 2
+    assert keys[0] and keys[0] == keys[1]
+    assert dict((name, score) for _, name, score in expected_standings(board))["Guido"] == 1
 
 
 # --- story 5: reconnecting ---------------------------------------------------------------
