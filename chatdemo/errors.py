@@ -101,7 +101,7 @@ class ErrorMiddleware:
 
 
 def _refuse_charset(request: HttpRequest, api: bool) -> HttpResponse | None:
-    if request.content_type != _FORM or request.encoding is None:
+    if request.method != "POST" or request.content_type != _FORM or request.encoding is None:
         return None
     if request.encoding.lower() == "utf-8":  # exactly what Django's parser accepts
         return None

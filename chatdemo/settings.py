@@ -108,13 +108,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so that every later layer (and the views) can read request.grip,
+    # Outermost, so that every error answer is in the API's shape, GripMiddleware's
+    # own included (it refuses a malformed WebSocket-over-HTTP body in plain
+    # text); and a database fault is a 503 (see the module).
+    "chatdemo.errors.ErrorMiddleware",
+    # Next, so that every later layer (and the views) can read request.grip,
     # and so that it turns the GRIP instruction into headers last.
     "django_grip.GripMiddleware",
-    # One log line per request, with the status that leaves the app.
+    # One log line per request, with its status.
     "chatdemo.requestlog.RequestLogMiddleware",
-    # JSON errors on the API's paths, 503 for database faults (see the module).
-    "chatdemo.errors.ErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
