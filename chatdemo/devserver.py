@@ -25,12 +25,16 @@ Variables (all optional): ``APP_PORT`` (8000), ``PUSHPIN_PORT`` (7999),
 ``PUSHPIN_PUBLISH_PORT`` (5561; Pushpin's ZMQ inputs take the ports next to
 it, as in Pushpin's defaults: -1, +1, +2), ``RUN_DIR`` (``.run``),
 ``RUN_NO_INSTALL=1`` (never run apt-get), and the app's own settings.
+``DJANGO_DEBUG`` is on unless set; ``DJANGO_DEBUG=0 make run`` runs the
+production settings over plain HTTP on localhost (see
+:func:`production_settings_locally`).
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -40,6 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from django.core.exceptions import ImproperlyConfigured
+
+from chatdemo.env import env_bool
 from chatdemo.stack import ROOT, AppServer, PublisherServer, Pushpin, PushpinPorts, StackError
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chatdemo"
@@ -250,11 +257,32 @@ class Ports:
         )
 
 
+def production_settings_locally(env: dict[str, str], run_dir: Path) -> None:
+    """``DJANGO_DEBUG=0 make run``: the production settings, on this machine.
+
+    What production gets from its deployment, a local run makes up, and says
+    so: plain HTTP on localhost (no redirect to HTTPS, no Secure cookies), a
+    secret key kept in ``RUN_DIR``, and static files collected there.
+    """
+    env.setdefault("DJANGO_HTTPS", "0")
+    env.setdefault("DJANGO_STATIC_ROOT", str(run_dir / "static"))
+    if not env.get("DJANGO_SECRET_KEY", "").strip():
+        key_file = run_dir / "secret_key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(50))
+            key_file.chmod(0o600)
+        env["DJANGO_SECRET_KEY"] = key_file.read_text().strip()
+        say(f"settings: DJANGO_DEBUG is off; using the secret key in {key_file}")
+
+
 def migrate_and_seed(*, env: dict[str, str]) -> None:
-    """``migrate`` then ``seed_demo``, in one process: Django starts once, not twice."""
+    """``migrate``, ``seed_demo`` and, with DEBUG off, ``collectstatic``, in one process:
+    Django starts once, not three times."""
     script = (
-        "import django; django.setup(); from django.core.management import call_command; "
-        "call_command('migrate', interactive=False, verbosity=0); call_command('seed_demo')"
+        "import django; django.setup(); from django.conf import settings; "
+        "from django.core.management import call_command; "
+        "call_command('migrate', interactive=False, verbosity=0); call_command('seed_demo'); "
+        "settings.DEBUG or call_command('collectstatic', interactive=False, verbosity=0)"
     )
     env = {**env, "DJANGO_SETTINGS_MODULE": env.get("DJANGO_SETTINGS_MODULE", "chatdemo.settings")}
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True)
@@ -266,13 +294,15 @@ def main() -> int:
         ports = Ports.from_env(env)
         run_dir = Path(env.get("RUN_DIR", "").strip() or ROOT / ".run").resolve()
         run_dir.mkdir(parents=True, exist_ok=True)
+        if not env_bool("DJANGO_DEBUG", environ=env):
+            production_settings_locally(env, run_dir)
         env["DATABASE_URL"] = choose_database(env, run_dir)
         with_proxy = pushpin_available(env)
         # No proxy is up yet: the demo data's events are stored; the publisher
         # publishes them once it runs.
         setup_env = {**env, "GRIP_URL": ""}
         migrate_and_seed(env=setup_env)
-    except (StackError, subprocess.CalledProcessError) as error:
+    except (StackError, subprocess.CalledProcessError, ImproperlyConfigured) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

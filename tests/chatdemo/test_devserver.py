@@ -97,15 +97,7 @@ def devserver_db() -> Iterator[str]:
         )
 
 
-@pytest.mark.parametrize("pushpin", [True, False], ids=["pushpin", "no-pushpin"])
-@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
-def test_devserver_runs_chat_and_leaderboard_in_every_combination(
-    database: str, pushpin: bool, devserver_db: str, tmp_path: Path, subscribers: list
-) -> None:
-    app_port, pushpin_port, publish_port = free_port(), free_port(), _free_publish_port()
-    dead_port = free_port()
-    empty_bin = tmp_path / "bin"
-    empty_bin.mkdir()
+def _devserver_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -116,15 +108,32 @@ def test_devserver_runs_chat_and_leaderboard_in_every_combination(
             "DJANGO_SETTINGS_MODULE": "chatdemo.settings",
             "RUN_DIR": str(tmp_path / "run"),
             "RUN_NO_INSTALL": "1",
-            "APP_PORT": str(app_port),
-            "PUSHPIN_PORT": str(pushpin_port),
-            "PUSHPIN_PUBLISH_PORT": str(publish_port),
-            # Nothing listens on a fresh free port: PostgreSQL is "not there".
-            "DATABASE_URL": devserver_db
-            if database == "postgresql"
-            else f"postgres://postgres@127.0.0.1:{dead_port}/chatdemo",
+            "APP_PORT": str(free_port()),
+            "PUSHPIN_PORT": str(free_port()),
+            "PUSHPIN_PUBLISH_PORT": str(_free_publish_port()),
+            "DATABASE_URL": database_url,
         }
     )
+    return env
+
+
+@pytest.mark.parametrize("pushpin", [True, False], ids=["pushpin", "no-pushpin"])
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_devserver_runs_chat_and_leaderboard_in_every_combination(
+    database: str, pushpin: bool, devserver_db: str, tmp_path: Path, subscribers: list
+) -> None:
+    dead_port = free_port()
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    # Nothing listens on a fresh free port: PostgreSQL is "not there".
+    env = _devserver_env(
+        tmp_path,
+        devserver_db
+        if database == "postgresql"
+        else f"postgres://postgres@127.0.0.1:{dead_port}/chatdemo",
+    )
+    app_port, pushpin_port = int(env["APP_PORT"]), int(env["PUSHPIN_PORT"])
+    publish_port = int(env["PUSHPIN_PUBLISH_PORT"])
     if not pushpin:
         env["PATH"] = str(empty_bin)  # the devserver runs python by its full path
 
@@ -181,6 +190,36 @@ def test_devserver_runs_chat_and_leaderboard_in_every_combination(
         assert server.interrupt() == 0
         for port in (app_port, pushpin_port, publish_port):
             wait_until(lambda p=port: not port_open(p), timeout=10, what=f"port {port} to close")
+    finally:
+        server.kill()
+
+
+def test_devserver_with_debug_off_runs_the_production_settings_on_localhost(
+    devserver_db: str, tmp_path: Path
+) -> None:
+    """``DJANGO_DEBUG=0 make run``: collected static files, a generated secret key, plain
+    HTTP, and the same statuses as production."""
+    env = {**_devserver_env(tmp_path, devserver_db), "DJANGO_DEBUG": "0"}
+    server = DevServer(env)
+    try:
+        base = server.wait_for_url().replace("localhost", "127.0.0.1").rstrip("/")
+        key_file = tmp_path / "run" / "secret_key"
+        assert f"settings: DJANGO_DEBUG is off; using the secret key in {key_file}" in server.lines
+        assert key_file.stat().st_mode & 0o777 == 0o600
+
+        home = httpx.get(f"{base}/", timeout=10)
+        assert home.status_code == 200, home.text[:500]
+        # Hashed names from the manifest, served by WhiteNoise from the collected files.
+        [css] = re.findall(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', home.text)
+        assert httpx.get(f"{base}{css}", timeout=10).status_code == 200
+        assert "Strict-Transport-Security" not in home.headers
+        posted = httpx.post(
+            f"{base}/rooms/debug-off/messages", data={"from": "Ann", "text": "hi"}, timeout=10
+        )
+        assert posted.status_code == 200, posted.text
+        missing = httpx.get(f"{base}/rooms//messages/", timeout=10)
+        assert (missing.status_code, missing.json()["field"]) == (404, "path")
+        assert server.interrupt() == 0
     finally:
         server.kill()
 
