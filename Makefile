@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench install clean
+.PHONY: run test unit lint format bench install clean
 
 # Reinstall only when pyproject.toml changes, so a second `make run` is fast.
 $(STAMP): pyproject.toml
@@ -21,6 +21,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The tests that need only PostgreSQL: no Pushpin, no Chromium, no servers.
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration and not e2e"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +33,6 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, 
 from chatdemo.stack import ROOT
 from tests.conftest import Stack
 
-CHROMIUM = Path("/usr/bin/chromium")
 # Playwright cannot download its own browsers here; Debian's Chromium is the browser.
 CHROMIUM_ARGS = [
     "--headless",
@@ -84,14 +83,10 @@ def browser() -> Iterator[Browser]:
     Module scope, not session: while Playwright runs, Django's async guard is
     tripped on this thread, and other modules' tests must run without it.
     """
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.exit(
-            f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. "
-            "Install it with: sudo apt-get install -y chromium",
-            returncode=3,
-        )
+    chromium = shutil.which("chromium")  # tests/conftest.py checked that there is one
+    assert chromium is not None
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
