@@ -118,17 +118,17 @@ def ensure_database(url: str) -> None:
     config = dj_database_url.parse(url)
     if "postgresql" not in config["ENGINE"]:
         return
-    params = {
-        "host": config.get("HOST") or "127.0.0.1",
-        "port": config.get("PORT") or 5432,
-        "user": config.get("USER") or None,
-        "password": config.get("PASSWORD") or None,
-        "dbname": "postgres",
-        "connect_timeout": 3,
-        "autocommit": True,
-    }
+    host, port = config.get("HOST") or "127.0.0.1", config.get("PORT") or 5432
     try:
-        with psycopg.connect(**params) as conn:
+        with psycopg.connect(
+            host=host,
+            port=port,
+            user=config.get("USER") or None,
+            password=config.get("PASSWORD") or None,
+            dbname="postgres",
+            connect_timeout=3,
+            autocommit=True,
+        ) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (config["NAME"],)
             ).fetchone()
@@ -139,9 +139,7 @@ def ensure_database(url: str) -> None:
         first_line = (
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         )
-        raise DatabaseUnavailable(
-            f"PostgreSQL at {params['host']}:{params['port']} ({first_line})"
-        ) from None
+        raise DatabaseUnavailable(f"PostgreSQL at {host}:{port} ({first_line})") from None
 
 
 def _local_postgres_url(env: dict[str, str]) -> str | None:
