@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit lint format bench install clean
+.PHONY: run test test-deps unit lint format bench install clean
 
 # Reinstall only when pyproject.toml changes, so a second `make run` is fast.
 $(STAMP): pyproject.toml
@@ -19,7 +19,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m chatdemo.devserver
 
-test: $(STAMP)
+# Pushpin, Chromium and PostgreSQL's client, installed when missing (as root on Debian),
+# and the local PostgreSQL started when down.
+test-deps: $(STAMP)
+	$(BIN)/python scripts/install_test_deps.py
+
+test: test-deps
 	$(BIN)/python -m pytest
 
 # The tests that need only PostgreSQL: no Pushpin, no Chromium, no servers.

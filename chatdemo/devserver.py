@@ -90,13 +90,15 @@ def can_apt_install(env: dict[str, str]) -> bool:
     return bool(ids & {"debian", "ubuntu"})
 
 
-def apt_install(package: str, env: dict[str, str]) -> bool:
-    """``apt-get install -y <package>`` (after one ``apt-get update`` if the first try fails)."""
+def apt_install(*packages: str, env: dict[str, str]) -> bool:
+    """``apt-get install -y <packages>`` (after one ``apt-get update`` if the first try fails)."""
     apt_env = {**env, "DEBIAN_FRONTEND": "noninteractive"}
     for attempt in range(2):
         if attempt:
             subprocess.run(["apt-get", "update", "-q"], env=apt_env, check=False)
-        done = subprocess.run(["apt-get", "install", "-y", "-q", package], env=apt_env, check=False)
+        done = subprocess.run(
+            ["apt-get", "install", "-y", "-q", *packages], env=apt_env, check=False
+        )
         if done.returncode == 0:
             return True
     return False
@@ -153,7 +155,7 @@ def _local_postgres_url(env: dict[str, str]) -> str | None:
         return None
     if not list(Path("/usr/lib/postgresql").glob("*/bin/postgres")):
         say("database: PostgreSQL is not installed; installing it with apt-get (once)")
-        if not apt_install("postgresql", env):
+        if not apt_install("postgresql", env=env):
             return None
     clusters = sorted(Path("/etc/postgresql").glob("*/main"))
     if not clusters:
@@ -219,7 +221,7 @@ def pushpin_available(env: dict[str, str]) -> bool:
         return True
     if can_apt_install(env):
         say("proxy: Pushpin is not installed; installing it with apt-get (once)")
-        if apt_install("pushpin", env) and not missing():
+        if apt_install("pushpin", env=env) and not missing():
             return True
     say(
         f"proxy: {', '.join(missing())} not found; the app streams SSE itself, "
