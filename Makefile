@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-deps unit lint format bench install clean
+.PHONY: run test test-deps unit screenshots lint format bench install clean
 
 # Reinstall only when pyproject.toml changes, so a second `make run` is fast.
 $(STAMP): pyproject.toml
@@ -30,6 +30,10 @@ test: test-deps
 # The tests that need only PostgreSQL: no Pushpin, no Chromium, no servers.
 unit: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration and not e2e"
+
+# The README's screenshots (docs/screenshots/), taken by the browser stories.
+screenshots: test-deps
+	README_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

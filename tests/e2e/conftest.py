@@ -11,14 +11,16 @@ Artifacts, under ``test-artifacts/`` (gitignored):
 - ``<test>/<person>-trace.zip`` and ``<test>/<person>-failure.png``: kept only
   when the test fails. Open a trace with ``playwright show-trace <zip>``.
 
-The README's screenshots (``docs/screenshots/``) are taken by the stories too,
-so that they always show the current pages.
+The README's screenshots (``docs/screenshots/``) are taken by two of the
+stories, but written there only with ``README_SCREENSHOTS=1`` (``make
+screenshots``), so that a test run changes no tracked file.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -277,7 +279,8 @@ def save_screenshot(
 ) -> Path:
     """Save the people's pages side by side as ``test-artifacts/screenshots/<story>.png``.
 
-    With ``readme``, also write ``docs/screenshots/<readme>.png`` for the README.
+    With ``readme``, under ``README_SCREENSHOTS=1`` (``make screenshots``), also write
+    ``docs/screenshots/<readme>.png`` for the README.
     """
     shots = [(p.name, p.page.screenshot()) for p in people]
     figures = "".join(
@@ -303,7 +306,7 @@ def save_screenshot(
     finally:
         context.close()
     path.write_bytes(png)
-    if readme is not None:
+    if readme is not None and os.environ.get("README_SCREENSHOTS") == "1":
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         (DOCS_SCREENSHOTS / f"{readme}.png").write_bytes(png)
     return path
