@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench install clean
+.PHONY: run test test-deps unit screenshots lint format bench install clean
 
 # Reinstall only when pyproject.toml changes, so a second `make run` is fast.
 $(STAMP): pyproject.toml
@@ -19,12 +19,26 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m chatdemo.devserver
 
-test: $(STAMP)
+# Pushpin, Chromium and PostgreSQL's client, installed when missing (as root on Debian),
+# and the local PostgreSQL started when down.
+test-deps: $(STAMP)
+	$(BIN)/python scripts/install_test_deps.py
+
+test: test-deps
 	$(BIN)/python -m pytest
+
+# The tests that need only PostgreSQL: no Pushpin, no Chromium, no servers.
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration and not e2e"
+
+# The README's screenshots (docs/screenshots/), taken by the browser stories.
+screenshots: test-deps
+	README_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

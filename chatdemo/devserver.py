@@ -97,13 +97,15 @@ def can_apt_install(env: dict[str, str]) -> bool:
     return bool(ids & {"debian", "ubuntu"})
 
 
-def apt_install(package: str, env: dict[str, str]) -> bool:
-    """``apt-get install -y <package>`` (after one ``apt-get update`` if the first try fails)."""
+def apt_install(*packages: str, env: dict[str, str]) -> bool:
+    """``apt-get install -y <packages>`` (after one ``apt-get update`` if the first try fails)."""
     apt_env = {**env, "DEBIAN_FRONTEND": "noninteractive"}
     for attempt in range(2):
         if attempt:
             subprocess.run(["apt-get", "update", "-q"], env=apt_env, check=False)
-        done = subprocess.run(["apt-get", "install", "-y", "-q", package], env=apt_env, check=False)
+        done = subprocess.run(
+            ["apt-get", "install", "-y", "-q", *packages], env=apt_env, check=False
+        )
         if done.returncode == 0:
             return True
     return False
@@ -125,17 +127,17 @@ def ensure_database(url: str) -> None:
     config = dj_database_url.parse(url)
     if "postgresql" not in config["ENGINE"]:
         return
-    params = {
-        "host": config.get("HOST") or "127.0.0.1",
-        "port": config.get("PORT") or 5432,
-        "user": config.get("USER") or None,
-        "password": config.get("PASSWORD") or None,
-        "dbname": "postgres",
-        "connect_timeout": 3,
-        "autocommit": True,
-    }
+    host, port = config.get("HOST") or "127.0.0.1", config.get("PORT") or 5432
     try:
-        with psycopg.connect(**params) as conn:
+        with psycopg.connect(
+            host=host,
+            port=port,
+            user=config.get("USER") or None,
+            password=config.get("PASSWORD") or None,
+            dbname="postgres",
+            connect_timeout=3,
+            autocommit=True,
+        ) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (config["NAME"],)
             ).fetchone()
@@ -146,9 +148,7 @@ def ensure_database(url: str) -> None:
         first_line = (
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         )
-        raise DatabaseUnavailable(
-            f"PostgreSQL at {params['host']}:{params['port']} ({first_line})"
-        ) from None
+        raise DatabaseUnavailable(f"PostgreSQL at {host}:{port} ({first_line})") from None
 
 
 def _local_postgres_url(env: dict[str, str]) -> str | None:
@@ -162,7 +162,7 @@ def _local_postgres_url(env: dict[str, str]) -> str | None:
         return None
     if not list(Path("/usr/lib/postgresql").glob("*/bin/postgres")):
         say("database: PostgreSQL is not installed; installing it with apt-get (once)")
-        if not apt_install("postgresql", env):
+        if not apt_install("postgresql", env=env):
             return None
     clusters = sorted(Path("/etc/postgresql").glob("*/main"))
     if not clusters:
@@ -228,7 +228,7 @@ def pushpin_available(env: dict[str, str]) -> bool:
         return True
     if can_apt_install(env):
         say("proxy: Pushpin is not installed; installing it with apt-get (once)")
-        if apt_install("pushpin", env) and not missing():
+        if apt_install("pushpin", env=env) and not missing():
             return True
     say(
         f"proxy: {', '.join(missing())} not found; the app streams SSE itself, "

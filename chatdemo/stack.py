@@ -117,17 +117,19 @@ class Process:
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> Process:
-        stdout = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.popen = subprocess.Popen(
-            list(self.argv),
-            env=dict(self.env) if self.env is not None else None,
-            cwd=self.cwd,
-            stdout=stdout,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        if self.log_path:
-            stdout.close()
+        log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
+        try:
+            self.popen = subprocess.Popen(
+                list(self.argv),
+                env=dict(self.env) if self.env is not None else None,
+                cwd=self.cwd,
+                stdout=log if log is not None else subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            if log is not None:
+                log.close()
         return self
 
     @property

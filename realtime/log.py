@@ -150,6 +150,8 @@ def insert_and_send(
 
     meta = instance._meta
     event_field = meta.get_field(event_id_field)
+    if not isinstance(event_field, models.Field):
+        raise TypeError(f"{event_id_field} must be a field of {meta.label}, not a relation")
     fields = [f for f in meta.concrete_fields if f is not meta.pk and f is not event_field]
     values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
     saved_pk = instance.pk

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import get_args
 
 from django.conf import settings
 from django.db import transaction
@@ -28,6 +29,7 @@ from django_eventstream.event import Event as StreamEvent
 from django_eventstream.storage import EventDoesNotExist, StorageBase
 
 from realtime import log
+from realtime.channels import EventType, is_event_type
 from realtime.models import Event
 
 
@@ -62,6 +64,8 @@ class EventLogStorage(StorageBase):
         The publisher publishes it as any other; ``send_event`` also publishes it
         at once, which the proxy drops as a repeat of the same id.
         """
+        if not is_event_type(event_type):
+            raise ValueError(f"{event_type!r} is not one of {get_args(EventType)}")
         with transaction.atomic():
             log.lock_channel(channel)
             event_id = log.send(channel, event_type, json.loads(data))

@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote
 from asgiref.sync import sync_to_async
 from django import db
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django_eventstream import views as eventstream_views
 from django_eventstream.utils import make_id, parse_last_event_id
 
@@ -104,7 +104,7 @@ def stream(
     if "es-meta" in request.GET:
         query = request.GET.copy()
         del query["es-meta"]
-        request.GET = query
+        request.GET = QueryDict(query.urlencode())
     with proxy_page() if proxied else nullcontext() as page:
         response = eventstream_views.events(request, channels=[channel])
     instruct = getattr(grip, "instruct", None)
@@ -126,7 +126,9 @@ def stream(
                 else settings.EVENTSTREAM_NEXT_LINK_TIMEOUT
             )
     if isinstance(response, StreamingHttpResponse) and response.is_async:
-        response.streaming_content = _direct_stream(response.streaming_content)
+        content = response.streaming_content
+        assert isinstance(content, AsyncIterator), "an async response streams asynchronously"
+        response.streaming_content = _direct_stream(content)
     return response
 
 

@@ -1,11 +1,13 @@
 """Shared fixtures.
 
 Unit tests run the publisher in this process and record what it would publish
-(``published``). Integration tests
-run against the real things: a Pushpin (with zurl) started from the repo's
-pushpin.conf on free ports, the app under daphne against the test database,
-and PostgreSQL. A missing component fails the run with how to install it; it
-never skips.
+(``published``); they need PostgreSQL and nothing else (``make unit``).
+Integration tests run against the real things: a Pushpin (with zurl) started
+from the repo's pushpin.conf on free ports, the app under daphne against the
+test database, and PostgreSQL. Browser tests (``e2e``) add Debian's Chromium.
+A test that uses the ``stack`` or ``browser`` fixture is marked so by itself.
+When the selected tests need a component that is missing, the run fails at
+once with how to install it; it never skips.
 """
 
 from __future__ import annotations
@@ -41,15 +43,47 @@ from realtime.models import Channel, Event
 from realtime.publisher import Publisher
 from tests.sse import Subscriber
 
+# What each kind of test needs on PATH beyond PostgreSQL: {marker: {program: Debian package}}.
+NEEDS = {
+    "integration": {"pushpin": "pushpin", "zurl": "pushpin", "condure": "pushpin"},
+    "e2e": {"chromium": "chromium"},
+}
+# Fixtures that start those components, and the marker a test that uses one gets.
+MARKER_OF_FIXTURE = {"stack": "integration", "browser": "e2e"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by what it starts, before ``-m`` selects (``make unit``)."""
+    for item in items:
+        for fixture, marker in MARKER_OF_FIXTURE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fail at once, with the command that installs it, when a selected test needs a
+    program that is not on PATH."""
+    if session.config.option.collectonly:
+        return
+    missing = {
+        program: package
+        for marker, programs in NEEDS.items()
+        if any(item.get_closest_marker(marker) for item in session.items)
+        for program, package in programs.items()
+        if shutil.which(program) is None
+    }
+    if missing:
+        packages = " ".join(sorted(set(missing.values())))
+        pytest.exit(
+            f"{', '.join(missing)} missing from PATH: the selected integration or browser "
+            f"tests need them. Install them with: sudo apt-get install -y {packages} "
+            "(or run `make test` as root, which does), or run only the unit tests: make unit",
+            returncode=3,
+        )
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    for binary in ("pushpin", "zurl", "condure"):
-        if shutil.which(binary) is None:
-            pytest.exit(
-                f"{binary} is missing: the integration tests need a real Pushpin. "
-                "Install it with: sudo apt-get install -y pushpin",
-                returncode=3,
-            )
     # A run stopped with SIGTERM (CI's timeout, `kill`) unwinds like Ctrl-C, so
     # fixture teardown stops the Pushpin and app processes the run started:
     # they live in their own sessions and would otherwise outlive it.

@@ -8,12 +8,15 @@ that what was sent is exactly what every subscriber received.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
 
+import psycopg
 import pytest
 from django.conf import settings
+from psycopg import sql
 
 from chatdemo.stack import ROOT
 
@@ -22,27 +25,56 @@ pytestmark = pytest.mark.integration
 SCENARIOS = ["fanout", "leaderboard", "ingest", "idle", "direct", "overload"]
 
 
-def bench_database_url() -> str:
+def bench_database_name() -> str:
     """A benchmark database beside this run's test database, so parallel runs never share one."""
+    return f"{settings.DATABASES['default']['TEST']['NAME']}_bench"
+
+
+def bench_database_url() -> str:
     db = settings.DATABASES["default"]
-    name = f"{db['TEST']['NAME']}_bench"
-    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+    return (
+        f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+        f"/{bench_database_name()}"
+    )
+
+
+def drop_bench_database() -> None:
+    """Drop the database that ``python -m bench`` created, so that no run leaves one behind."""
+    db = settings.DATABASES["default"]
+    with psycopg.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        user=db["USER"] or "postgres",
+        password=db["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(bench_database_name())
+            )
+        )
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
     out = tmp_path_factory.mktemp("bench")
-    run = subprocess.run(
-        [
-            sys.executable,
-            *("-m", "bench", "--quick", "--out", str(out)),
-            *("--database-url", bench_database_url()),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-    )
+    try:
+        run = subprocess.run(
+            [
+                sys.executable,
+                *("-m", "bench", "--quick", "--out", str(out)),
+                *("--database-url", bench_database_url()),
+            ],
+            cwd=ROOT,
+            # The bench collects static files; into the run's temp dir, not the checkout.
+            env={**os.environ, "DJANGO_STATIC_ROOT": str(out / "static")},
+            capture_output=True,
+            text=True,
+            timeout=280,
+        )
+    finally:
+        drop_bench_database()
     assert run.returncode == 0, f"python -m bench --quick failed:\n{run.stdout}\n{run.stderr}"
     # Fan-out has a summary table and a table of every run.
     assert (out / "tables.md").read_text().count("### ") == len(SCENARIOS) + 1

@@ -11,8 +11,9 @@ Artifacts, under ``test-artifacts/`` (gitignored):
 - ``<test>/<person>-trace.zip`` and ``<test>/<person>-failure.png``: kept only
   when the test fails. Open a trace with ``playwright show-trace <zip>``.
 
-The README's screenshots (``docs/screenshots/``) are taken by the stories too,
-so that they always show the current pages.
+The README's screenshots (``docs/screenshots/``) are taken by two of the
+stories, but written there only with ``README_SCREENSHOTS=1`` (``make
+screenshots``), so that a test run changes no tracked file.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import base64
 import html
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +35,6 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, 
 from chatdemo.stack import ROOT
 from tests.conftest import Stack
 
-CHROMIUM = Path("/usr/bin/chromium")
 # Playwright cannot download its own browsers here; Debian's Chromium is the browser.
 CHROMIUM_ARGS = [
     "--headless",
@@ -84,14 +85,10 @@ def browser() -> Iterator[Browser]:
     Module scope, not session: while Playwright runs, Django's async guard is
     tripped on this thread, and other modules' tests must run without it.
     """
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.exit(
-            f"{CHROMIUM} is missing: the browser tests need Debian's Chromium. "
-            "Install it with: sudo apt-get install -y chromium",
-            returncode=3,
-        )
+    chromium = shutil.which("chromium")  # tests/conftest.py checked that there is one
+    assert chromium is not None
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
@@ -282,7 +279,8 @@ def save_screenshot(
 ) -> Path:
     """Save the people's pages side by side as ``test-artifacts/screenshots/<story>.png``.
 
-    With ``readme``, also write ``docs/screenshots/<readme>.png`` for the README.
+    With ``readme``, under ``README_SCREENSHOTS=1`` (``make screenshots``), also write
+    ``docs/screenshots/<readme>.png`` for the README.
     """
     shots = [(p.name, p.page.screenshot()) for p in people]
     figures = "".join(
@@ -308,7 +306,7 @@ def save_screenshot(
     finally:
         context.close()
     path.write_bytes(png)
-    if readme is not None:
+    if readme is not None and os.environ.get("README_SCREENSHOTS") == "1":
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         (DOCS_SCREENSHOTS / f"{readme}.png").write_bytes(png)
     return path
