@@ -23,6 +23,8 @@ from django.conf import settings as django_settings
 from chat.models import Message
 from chatdemo.stack import AppServer, StackError, free_port
 
+pytestmark = pytest.mark.integration
+
 
 def _app(tmp_path: Path, database_url: str, **env: str) -> AppServer:
     app = AppServer(
