@@ -3,10 +3,16 @@ killed with SIGKILL and PostgreSQL is restarted; then every delivery is counted.
 
     python -m bench.faults                     # 2,000 messages at 20/s, about 2 minutes
     python -m bench.faults --messages 400      # a shorter run
+    python -m bench.faults --retries unkeyed   # retries without Idempotency-Key
+    python -m bench.faults --scenario flood    # 200 concurrent posters, pool off and on
 
 Subscribers behave like EventSource: when their stream ends they reconnect,
-with ``Last-Event-ID``. Posters do not retry: a POST either got a 2xx or it
-did not, and both are counted against what the database holds. Restarting
+with ``Last-Event-ID``. Posters and clickers retry as our pages do
+(static/js/send.js): a write that got no answer or a 5xx is sent again, with
+the same ``Idempotency-Key``, until it gets an answer (``--retries keyed``, the
+default). ``--retries unkeyed`` retries without a key, as a client of an API
+without keys would; ``--retries none`` sends each write once. Every answer is
+counted, and every write against what the database holds. Restarting
 PostgreSQL needs ``pg_ctlcluster`` (Debian) and restarts the whole local
 cluster: run it on a machine where nothing else uses that cluster.
 Prints one JSON document; asserts nothing.
@@ -15,6 +21,7 @@ Prints one JSON document; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import http.client
 import itertools
@@ -113,18 +120,52 @@ def kill(*processes: Any) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def run(database_url: str, messages: int, rate: float, subscribers: int) -> dict[str, Any]:
+class Writer:
+    """Sends writes as our pages do, per ``retries`` (see the module), and counts every answer."""
+
+    GIVE_UP_SECONDS = 90
+
+    def __init__(self, client: httpx.Client, retries: str) -> None:
+        self.client, self.retries = client, retries
+        self.answers: collections.Counter[str] = collections.Counter()
+
+    def post(self, url: str, data: dict[str, str] | None = None) -> int | str:
+        """The final answer's status (or the error's name) after any retries."""
+        headers = {"Idempotency-Key": str(uuid.uuid4())} if self.retries == "keyed" else {}
+        deadline = time.monotonic() + self.GIVE_UP_SECONDS
+        while True:
+            outcome: int | str
+            try:
+                outcome = self.client.post(url, data=data, headers=headers).status_code
+            except httpx.HTTPError as error:
+                outcome = type(error).__name__
+            self.answers[str(outcome)] += 1
+            failed = not isinstance(outcome, int) or outcome >= 500
+            if not failed or self.retries == "none" or time.monotonic() > deadline:
+                return outcome
+            time.sleep(0.2)
+
+
+def run(
+    database_url: str, messages: int, rate: float, subscribers: int, retries: str
+) -> dict[str, Any]:
     prepare_database(database_url)
     workdir = Path(tempfile.mkdtemp(prefix="faults-"))
     target = start_app(workdir, database_url=database_url)
     try:
-        return _run(target, database_url, messages, rate, subscribers, workdir)
+        return _run(target, database_url, messages, rate, subscribers, retries, workdir)
     finally:
         target.stop()
 
 
 def _run(
-    target: Target, database_url: str, messages: int, rate: float, subscribers: int, workdir: Path
+    target: Target,
+    database_url: str,
+    messages: int,
+    rate: float,
+    subscribers: int,
+    retries: str,
+    workdir: Path,
 ) -> dict[str, Any]:
     assert target.pushpin is not None and target.publisher is not None
     port = target.pushpin.ports.http
@@ -146,7 +187,7 @@ def _run(
     wait_until(lambda: all(f.opened for f in chat), timeout=30, what="chat streams")
     time.sleep(1)  # Pushpin's first fetch of each new stream's link
 
-    posted: dict[str, int | str] = {}  # text -> status (or the error)
+    posted: dict[str, int | str] = {}  # text -> final status (or the error)
     clicks: dict[int, int] = dict.fromkeys(players, 0)  # player -> clicks answered 2xx
     click_errors = 0
     faults: list[tuple[float, str]] = []
@@ -177,6 +218,7 @@ def _run(
                 time.sleep(1)
 
     with httpx.Client(timeout=10) as client:
+        writer = Writer(client, retries)
         for n in range(messages):
             due = started + n / rate
             time.sleep(max(0.0, due - time.monotonic()))
@@ -189,21 +231,13 @@ def _run(
                 supervisors.append(supervisor)
             text = f"m{n:05d}"
             # Through the app itself: Pushpin's outage is for the streams, not the posts.
-            try:
-                response = client.post(
-                    f"{app.url}/rooms/{room}/messages/", data={"from": "bench", "text": text}
-                )
-                posted[text] = response.status_code
-            except httpx.HTTPError as error:
-                posted[text] = type(error).__name__
+            posted[text] = writer.post(
+                f"{app.url}/rooms/{room}/messages/", {"from": "bench", "text": text}
+            )
             player = players[n % len(players)]
-            try:
-                response = client.post(f"{app.url}/boards/{board}/players/{player}/score-add/")
-                if response.status_code == 200:
-                    clicks[player] += 1
-                else:
-                    click_errors += 1
-            except httpx.HTTPError:
+            if writer.post(f"{app.url}/boards/{board}/players/{player}/score-add/") == 200:
+                clicks[player] += 1
+            else:
                 click_errors += 1
 
     for supervisor in supervisors:
@@ -266,7 +300,15 @@ def _run(
     result = {
         "messages": messages,
         "rate": rate,
+        "retries": retries,
         "faults": faults,
+        # Every answer to every attempt, posts and clicks: status or error -> count.
+        "answers": dict(sorted(writer.answers.items())),
+        "answers_5xx_other_than_503": sum(
+            n
+            for status, n in writer.answers.items()
+            if status.isdigit() and int(status) >= 500 and status != "503"
+        ),
         "posts_2xx": len(ok_texts),
         "posts_failed": len(failed_texts),
         "posts_2xx_stored_exactly_once": sum(stored_texts.count(t) == 1 for t in ok_texts),
@@ -291,6 +333,50 @@ def _run(
     return result
 
 
+def flood(database_url: str, pool_size: int, posters: int, seconds: float) -> dict[str, Any]:
+    """``posters`` threads post without pause for ``seconds`` to the app with no proxy in
+    front (ASGI: a thread per request in flight), with this pool size (0: none)."""
+    prepare_database(database_url)
+    workdir = Path(tempfile.mkdtemp(prefix="flood-"))
+    target = start_app(
+        workdir,
+        database_url=database_url,
+        proxy=False,
+        app_env={"DATABASE_POOL_MAX_SIZE": str(pool_size)},
+    )
+    url = f"{target.apps[0].url}/rooms/flood-{uuid.uuid4().hex[:6]}/messages/"
+    answers: collections.Counter[str] = collections.Counter()
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def poster(n: int) -> None:
+        with httpx.Client(timeout=60) as client:
+            while time.monotonic() < stop_at:
+                try:
+                    outcome = str(
+                        client.post(url, data={"from": "flood", "text": f"p{n}"}).status_code
+                    )
+                except httpx.HTTPError as error:
+                    outcome = type(error).__name__
+                with lock:
+                    answers[outcome] += 1
+
+    try:
+        threads = [threading.Thread(target=poster, args=(n,)) for n in range(posters)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        target.stop()
+    return {
+        "posters": posters,
+        "seconds": seconds,
+        "answers": dict(sorted(answers.items())),
+        "answers_5xx": sum(n for s, n in answers.items() if s.isdigit() and int(s) >= 500),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.faults", description=__doc__.splitlines()[0]
@@ -299,8 +385,18 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="messages (and clicks) per second")
     parser.add_argument("--subscribers", type=int, default=20)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--retries", choices=["keyed", "unkeyed", "none"], default="keyed")
+    parser.add_argument("--scenario", choices=["faults", "flood"], default="faults")
+    parser.add_argument("--posters", type=int, default=200, help="flood: concurrent posters")
+    parser.add_argument("--seconds", type=float, default=20, help="flood: how long")
     args = parser.parse_args()
-    result = run(args.database_url, args.messages, args.rate, args.subscribers)
+    if args.scenario == "flood":
+        result = {
+            f"pool_{size}": flood(args.database_url, size, args.posters, args.seconds)
+            for size in (0, 10)
+        }
+    else:
+        result = run(args.database_url, args.messages, args.rate, args.subscribers, args.retries)
     print(json.dumps(result, indent=2))
     return 0
 

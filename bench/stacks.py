@@ -63,8 +63,6 @@ def app_environment(
         "DATABASE_URL": database_url,
         "GRIP_URL": grip_url,
         "PYTHONUNBUFFERED": "1",
-        # As README recommends for production under ASGI: a connection pool per process.
-        "DATABASE_POOL_MAX_SIZE": "8",
     }
     env.update(extra or {})
     return env

@@ -135,8 +135,9 @@ def room_page(request: HttpRequest, room: str) -> HttpResponse:
         {
             "room": room,
             "nickname": nickname,
-            "messages": list(reversed(history.messages)),
             "config": {
+                # Oldest first; room.js renders them as it renders live ones.
+                "messages": [selectors.message_payload(m) for m in reversed(history.messages)],
                 "room": room,
                 "nickname": nickname,
                 "lastEventId": history.last_event_id,

@@ -1,6 +1,7 @@
-// Chat room: history comes rendered in the page; live messages arrive over SSE.
-// Every message is placed by id, so it appears once and in order whether it
-// came from the page, from our own POST's answer, or from the stream.
+// Chat room: the history comes in the page's config, live messages over SSE,
+// and render() draws both, and the messages still being sent. Every message is
+// placed by id, so it appears once and in order whether it came from the page,
+// from our own POST's answer, or from the stream.
 (() => {
   "use strict";
 
@@ -31,22 +32,31 @@
     list.scrollTop = list.scrollHeight;
   }
 
-  function render(message) {
+  // One message as the API gives it ({id, from, date, text}); a message still
+  // being sent has no id and no date yet, and shows `state` in place of its time.
+  function render(message, state = null) {
     // textContent only: nothing a user typed is ever parsed as HTML.
     const li = document.createElement("li");
     li.className = "message";
-    li.dataset.id = String(message.id);
+    if (message.id != null) li.dataset.id = String(message.id);
     if (message.from === config.nickname) li.classList.add("mine");
     const from = document.createElement("span");
     from.className = "from";
     from.textContent = message.from;
-    const time = document.createElement("time");
-    time.setAttribute("datetime", message.date);
-    formatTime(time);
+    let when;
+    if (state === null) {
+      when = document.createElement("time");
+      when.setAttribute("datetime", message.date);
+      formatTime(when);
+    } else {
+      when = document.createElement("span");
+      when.className = "state";
+      when.textContent = state;
+    }
     const text = document.createElement("p");
     text.className = "text";
     text.textContent = message.text;
-    li.append(from, time, text);
+    li.append(from, when, text);
     return li;
   }
 
@@ -65,11 +75,7 @@
     if (stick || message.from === config.nickname) scrollToNewest();
   }
 
-  for (const li of list.children) {
-    shown.set(Number(li.dataset.id), li);
-    if (li.querySelector(".from").textContent === config.nickname) li.classList.add("mine");
-    formatTime(li.querySelector("time"));
-  }
+  config.messages.forEach(add);
   scrollToNewest();
 
   // --- the stream -----------------------------------------------------------
@@ -112,18 +118,8 @@
   }
 
   function outboxItem(text) {
-    const li = document.createElement("li");
-    li.className = "message mine";
-    const from = document.createElement("span");
-    from.className = "from";
-    from.textContent = config.nickname;
-    const state = document.createElement("span");
-    state.className = "state";
-    state.textContent = "Sending…";
-    const body = document.createElement("p");
-    body.className = "text";
-    body.textContent = text;
-    li.append(from, state, body);
+    const li = render({ from: config.nickname, text }, "Sending…");
+    li.classList.add("mine"); // whatever the nickname, it is ours
     outbox.append(li);
     return li;
   }
