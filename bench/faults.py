@@ -28,6 +28,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -120,6 +121,52 @@ def kill(*processes: Any) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+class AnswerDropper:
+    """A TCP relay to the app that loses every ``every``-th answer: it passes the request on,
+    and when the app's answer starts (the write has committed), closes the client's connection
+    instead. The client sees what a proxy or app that died at that moment would show it.
+
+    One request per connection (the writer sends ``Connection: close``).
+    """
+
+    def __init__(self, upstream_port: int, every: int) -> None:
+        self.upstream_port, self.every = upstream_port, every
+        self.count = 0
+        self.dropped = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            client, _ = self._server.accept()
+            self.count += 1
+            drop = self.every > 0 and self.count % self.every == 0
+            threading.Thread(target=self._relay, args=(client, drop), daemon=True).start()
+
+    def _relay(self, client: socket.socket, drop: bool) -> None:
+        with (
+            client,
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30) as app,
+        ):
+            threading.Thread(target=self._pump, args=(client, app), daemon=True).start()
+            first = True
+            while chunk := app.recv(65536):
+                if first and drop:
+                    self.dropped += 1
+                    client.shutdown(socket.SHUT_RDWR)
+                    return
+                first = False
+                client.sendall(chunk)
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+
+
 class Writer:
     """Sends writes as our pages do, per ``retries`` (see the module), and counts every answer."""
 
@@ -131,12 +178,17 @@ class Writer:
 
     def post(self, url: str, data: dict[str, str] | None = None) -> int | str:
         """The final answer's status (or the error's name) after any retries."""
-        headers = {"Idempotency-Key": str(uuid.uuid4())} if self.retries == "keyed" else {}
+        headers = {"Connection": "close"}  # one request per connection (AnswerDropper)
+        if self.retries == "keyed":
+            headers["Idempotency-Key"] = str(uuid.uuid4())
         deadline = time.monotonic() + self.GIVE_UP_SECONDS
         while True:
             outcome: int | str
             try:
-                outcome = self.client.post(url, data=data, headers=headers).status_code
+                response = self.client.post(url, data=data, headers=headers)
+                outcome = response.status_code
+                if response.headers.get("Idempotent-Replayed") == "true":
+                    self.answers["replayed"] += 1
             except httpx.HTTPError as error:
                 outcome = type(error).__name__
             self.answers[str(outcome)] += 1
@@ -147,13 +199,18 @@ class Writer:
 
 
 def run(
-    database_url: str, messages: int, rate: float, subscribers: int, retries: str
+    database_url: str,
+    messages: int,
+    rate: float,
+    subscribers: int,
+    retries: str,
+    drop_every: int,
 ) -> dict[str, Any]:
     prepare_database(database_url)
     workdir = Path(tempfile.mkdtemp(prefix="faults-"))
     target = start_app(workdir, database_url=database_url)
     try:
-        return _run(target, database_url, messages, rate, subscribers, retries, workdir)
+        return _run(target, database_url, messages, rate, subscribers, retries, drop_every, workdir)
     finally:
         target.stop()
 
@@ -165,6 +222,7 @@ def _run(
     rate: float,
     subscribers: int,
     retries: str,
+    drop_every: int,
     workdir: Path,
 ) -> dict[str, Any]:
     assert target.pushpin is not None and target.publisher is not None
@@ -219,6 +277,8 @@ def _run(
 
     with httpx.Client(timeout=10) as client:
         writer = Writer(client, retries)
+        # Writes go through the relay, which loses some answers; reads go to the app.
+        dropper = AnswerDropper(app.port, drop_every)
         for n in range(messages):
             due = started + n / rate
             time.sleep(max(0.0, due - time.monotonic()))
@@ -232,10 +292,10 @@ def _run(
             text = f"m{n:05d}"
             # Through the app itself: Pushpin's outage is for the streams, not the posts.
             posted[text] = writer.post(
-                f"{app.url}/rooms/{room}/messages/", {"from": "bench", "text": text}
+                f"{dropper.url}/rooms/{room}/messages/", {"from": "bench", "text": text}
             )
             player = players[n % len(players)]
-            if writer.post(f"{app.url}/boards/{board}/players/{player}/score-add/") == 200:
+            if writer.post(f"{dropper.url}/boards/{board}/players/{player}/score-add/") == 200:
                 clicks[player] += 1
             else:
                 click_errors += 1
@@ -302,6 +362,7 @@ def _run(
         "rate": rate,
         "retries": retries,
         "faults": faults,
+        "answers_dropped_after_commit": dropper.dropped,
         # Every answer to every attempt, posts and clicks: status or error -> count.
         "answers": dict(sorted(writer.answers.items())),
         "answers_5xx_other_than_503": sum(
@@ -386,6 +447,9 @@ def main() -> int:
     parser.add_argument("--subscribers", type=int, default=20)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--retries", choices=["keyed", "unkeyed", "none"], default="keyed")
+    parser.add_argument(
+        "--drop-every", type=int, default=100, help="lose every Nth write's answer (0: none)"
+    )
     parser.add_argument("--scenario", choices=["faults", "flood"], default="faults")
     parser.add_argument("--posters", type=int, default=200, help="flood: concurrent posters")
     parser.add_argument("--seconds", type=float, default=20, help="flood: how long")
@@ -396,7 +460,14 @@ def main() -> int:
             for size in (0, 10)
         }
     else:
-        result = run(args.database_url, args.messages, args.rate, args.subscribers, args.retries)
+        result = run(
+            args.database_url,
+            args.messages,
+            args.rate,
+            args.subscribers,
+            args.retries,
+            args.drop_every,
+        )
     print(json.dumps(result, indent=2))
     return 0
 
