@@ -164,10 +164,16 @@ def test_devserver_runs_chat_and_leaderboard_in_every_combination(
         sub = Subscriber(f"{base}/rooms/{room}/events/")
         subscribers.append(sub)
         sub.wait_open()
-        posted = httpx.post(
-            f"{base}/rooms/{room}/messages/", data={"from": "Ann", "text": "hi"}, timeout=10
-        )
-        assert posted.status_code == 200, posted.text
+        # Sent twice with one Idempotency-Key (on SQLite too): stored once.
+        for _ in range(2):
+            posted = httpx.post(
+                f"{base}/rooms/{room}/messages/",
+                data={"from": "Ann", "text": "hi"},
+                headers={"Idempotency-Key": f"{room}-1"},
+                timeout=10,
+            )
+            assert posted.status_code == 200, posted.text
+        assert posted.headers["Idempotent-Replayed"] == "true"
         [event] = sub.wait_count("message", 1)
         assert event.json() == posted.json()
         assert event.id == f"room-{room}:1"
