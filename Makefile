@@ -17,12 +17,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m chatdemo.devserver
+	$(BIN)/python -m devstack.run
 
 # Pushpin, Chromium and PostgreSQL's client, installed when missing (as root on Debian),
 # and the local PostgreSQL started when down.
 test-deps: $(STAMP)
-	$(BIN)/python scripts/install_test_deps.py
+	$(BIN)/python -m devstack.testdeps
 
 test: test-deps
 	$(BIN)/python -m pytest

@@ -2,9 +2,9 @@
 
     .venv/bin/python -m bench.clicks_quick [--clients 20] [--clicks 50] [--subscribers 3] [--direct]
 
-Starts its own app (daphne) and Pushpin on free ports against the database in
-``DATABASE_URL`` (default: a ``chatdemo_clicks`` database it creates and
-migrates), creates a board with five players, opens SSE subscribers on it,
+Starts its own app and Pushpin on free ports, as the benchmarks do
+(bench.stacks.start_app), against the database in ``DATABASE_URL`` (default: a
+``chatdemo_clicks`` database it creates and migrates), creates a board with five players, opens SSE subscribers on it,
 then has ``--clients`` threads post ``--clicks`` clicks each, as fast as they
 get answers. It prints:
 
@@ -23,28 +23,18 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
-import re
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 
-from chatdemo.devserver import dev_environment, ensure_database
-from chatdemo.stack import (
-    ROOT,
-    AppServer,
-    PublisherServer,
-    Pushpin,
-    PushpinPorts,
-    free_port,
-    running,
-)
-from tests.sse import SSEEvent, Subscriber
+from bench.scenarios import percentiles
+from bench.stacks import create_board, prepare_database, start_app
+from devstack.sse import SSEEvent, Subscriber
 
 PLAYERS = ["Ann", "Bob", "Cleo", "Dan", "Eve"]
 
@@ -65,37 +55,18 @@ class TimedSubscriber(Subscriber):
                     self.first_seen.setdefault((player["id"], player["score"]), now)
         super()._append(event)
 
+    def seen_at(self, player: int, score: int) -> float:
+        """When an update first showed ``player`` with at least ``score``: updates are
+        snapshots, so one of them may carry several clicks at once."""
+        with self.lock:
+            return min(t for (p, s), t in self.first_seen.items() if p == player and s >= score)
 
-def percentiles(values: list[float]) -> str:
-    if not values:
+
+def summary(seconds: Sequence[float]) -> str:
+    ms = percentiles(seconds)
+    if not ms["count"]:
         return "none"
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-    return (
-        f"p50 {at(0.50):.1f} ms, p95 {at(0.95):.1f} ms, p99 {at(0.99):.1f} ms, "
-        f"max {ordered[-1] * 1000:.1f} ms (mean {statistics.mean(ordered) * 1000:.1f} ms)"
-    )
-
-
-def manage(*args: str, env: dict[str, str]) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
-def create_board(env: dict[str, str]) -> int:
-    out = manage("leaderboard_board", "create", "Bench", *PLAYERS, env=env)
-    match = re.search(r"created board (\d+)", out)
-    assert match, out
-    return int(match.group(1))
+    return f"p50 {ms['p50']} ms, p90 {ms['p90']} ms, p99 {ms['p99']} ms, max {ms['max']} ms"
 
 
 def main() -> int:
@@ -106,30 +77,18 @@ def main() -> int:
     parser.add_argument("--direct", action="store_true", help="talk to the app, no Pushpin")
     args = parser.parse_args()
 
-    env = dev_environment()
-    env["DATABASE_URL"] = os.environ.get(
+    database_url = os.environ.get(
         "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatdemo_clicks"
     )
-    env["DJANGO_LOG_LEVEL"] = "WARNING"
-    ensure_database(env["DATABASE_URL"])
-    manage("migrate", "--no-input", "-v", "0", env=env)
+    prepare_database(database_url)
 
     with tempfile.TemporaryDirectory(prefix="clicks-") as tmp:
-        app_port = free_port()
-        pushpin = Pushpin(
-            workdir=Path(tmp) / "pushpin", origins=[app_port], ports=PushpinPorts.free()
-        )
-        if args.direct:
-            env["GRIP_URL"] = ""
-        else:
-            env["GRIP_URL"] = pushpin.grip_url()
-        app = AppServer(port=app_port, env=env, log_path=Path(tmp) / "app.log")
         # The publisher takes the board's snapshots, in direct mode too.
-        publisher = PublisherServer(env=env, log_path=Path(tmp) / "publisher.log")
-        components = (app, publisher) if args.direct else (app, publisher, pushpin)
-        with running(*components):
-            base = app.url if args.direct else pushpin.url
-            board_id = create_board(env)
+        target = start_app(Path(tmp), database_url=database_url, proxy=not args.direct)
+        app = target.app
+        try:
+            base = target.url
+            board_id = create_board(database_url, "Bench", PLAYERS)
             with httpx.Client(base_url=base, timeout=30) as client:
                 players = [p["id"] for p in client.get(f"/boards/{board_id}/").json()["players"]]
             subs = [TimedSubscriber(f"{base}/boards/{board_id}/") for _ in range(args.subscribers)]
@@ -172,7 +131,7 @@ def main() -> int:
                 sub.close()
 
             delivery = [
-                sub.first_seen[(player, score)] - sent
+                sub.seen_at(player, score) - sent
                 for sub in subs
                 for player, score, sent, _ in clicks
             ]
@@ -183,9 +142,11 @@ def main() -> int:
                 f"({'exact' if counted == total else 'MISMATCH'})"
             )
             print(f"throughput: {total / elapsed:.0f} clicks/s ({elapsed:.2f} s)")
-            print(f"POST latency: {percentiles([done - sent for _, _, sent, done in clicks])}")
-            print(f"click-to-update latency at {len(subs)} subscribers: {percentiles(delivery)}")
+            print(f"POST latency: {summary([done - sent for _, _, sent, done in clicks])}")
+            print(f"click-to-update latency at {len(subs)} subscribers: {summary(delivery)}")
             return 0 if counted == total else 1
+        finally:
+            target.stop()
 
 
 if __name__ == "__main__":

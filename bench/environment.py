@@ -10,7 +10,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from chatdemo.stack import PUSHPIN_CONF, ROOT, read_config
+from devstack import ROOT
+from devstack.pushpin import PUSHPIN_CONF, read_config
 
 
 def _run(*argv: str) -> str:

@@ -40,9 +40,16 @@ from typing import Any
 
 import httpx
 
-from bench.load import read_events
-from bench.stacks import Target, app_environment, prepare_database, process_tree, start_app
-from chatdemo.stack import wait_until
+from bench.stacks import (
+    Target,
+    app_environment,
+    create_board,
+    prepare_database,
+    process_tree,
+    start_app,
+)
+from devstack.processes import wait_until
+from devstack.sse import read_events
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chatdemo_faults"
 
@@ -230,14 +237,7 @@ def _run(
     app = target.apps[0]
     room = f"faults-{uuid.uuid4().hex[:6]}"
     env = app_environment(database_url, grip_url="")
-    created = subprocess.run(
-        [sys.executable, "manage.py", "leaderboard_board", "create", "Faults", "Ann", "Bob"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    board = int(created.split("created board ")[1].split()[0])
+    board = create_board(database_url, "Faults", ["Ann", "Bob"])
     players = [p["id"] for p in httpx.get(f"{app.url}/boards/{board}/").json()["players"]]
     chat = [Follower(port, f"/rooms/{room}/events/") for _ in range(subscribers)]
     boards = [Follower(port, f"/boards/{board}/") for _ in range(subscribers // 4 or 1)]

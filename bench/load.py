@@ -21,41 +21,11 @@ import resource
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-
-def parse_event_block(lines: Iterable[str]) -> tuple[str, str | None, list[str]]:
-    """One SSE event's fields from its lines: (event type, id or None, data lines).
-
-    Comment lines (starting with ":") and unknown fields are ignored. The test
-    suite's threaded client (tests/sse.py) parses with this same function.
-    """
-    event, event_id, data = "message", None, []
-    for line in lines:
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            event = value
-        elif name == "data":
-            data.append(value)
-        elif name == "id":
-            event_id = value
-    return event, event_id, data
-
-
-def read_events(readline: Callable[[], bytes]) -> Iterator[tuple[str, str | None, list[str]]]:
-    """The events of a blocking SSE stream, parsed as they come, until it ends."""
-    block: list[str] = []
-    while raw := readline():
-        line = raw.decode("utf-8").rstrip("\r\n")
-        if line:
-            block.append(line)
-            continue
-        yield parse_event_block(block)
-        block = []
-
+from devstack.sse import parse_event_block
 
 # Events that carry no payload worth recording.
 _IGNORED = {"keep-alive", "stream-open"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -104,12 +105,6 @@ def fanout_table(results: list[dict[str, Any]]) -> str:
     )
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def fanout_summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per size: the median p50/p99 of each target and the median of the per-run p99 ratios."""
     sizes = sorted({(r["subscribers"], r["rate_per_s"]) for r in results})
@@ -123,8 +118,8 @@ def fanout_summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if mine:
                 row[target] = {
                     "runs": len(mine),
-                    "p50": _median([r["latency_ms"]["p50"] for r in mine]),
-                    "p99": _median([r["latency_ms"]["p99"] for r in mine]),
+                    "p50": statistics.median([r["latency_ms"]["p50"] for r in mine]),
+                    "p99": statistics.median([r["latency_ms"]["p99"] for r in mine]),
                     "lost": sum(r["deliveries"]["lost"] for r in mine),
                     "duplicates": sum(r["deliveries"]["duplicates"] for r in mine),
                 }
@@ -134,7 +129,7 @@ def fanout_summary(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if r["target"] == "app" and _pair_key(r) in bare and r["latency_ms"]["count"]
         ]
         if ratios:
-            row["p99_ratio_median"] = round(_median(ratios), 2)
+            row["p99_ratio_median"] = round(statistics.median(ratios), 2)
             row["p99_ratios"] = [round(x, 2) for x in ratios]
         out.append(row)
     return out

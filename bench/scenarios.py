@@ -12,9 +12,6 @@ import http.client
 import itertools
 import json
 import math
-import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -24,8 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import Worker, call_all, form
-from bench.stacks import Overrides, Target, Usage, app_environment, start_app, start_bare
-from chatdemo.stack import ROOT
+from bench.stacks import (
+    Overrides,
+    Target,
+    Usage,
+    create_board,
+    start_app,
+    start_bare,
+)
 
 HOST = "127.0.0.1"
 # Connections a load process opens at once, and subscribers per load process.
@@ -480,25 +483,6 @@ def overload(
     return result
 
 
-def _create_board(settings: Settings, players: int) -> int:
-    """A new board through the leaderboard's own service (its management command)."""
-    name = f"bench-{uuid.uuid4().hex[:8]}"
-    env = app_environment(settings.database_url, grip_url="")
-    out = subprocess.run(
-        [sys.executable, "manage.py", "leaderboard_board", "create", name]
-        + [f"P{i}" for i in range(players)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    match = re.search(r"created board (\d+)", out)
-    if match is None:
-        raise RuntimeError(f"could not create a board: {out!r}")
-    return int(match.group(1))
-
-
 def _get(port: int, path: str) -> bytes:
     connection = http.client.HTTPConnection(HOST, port, timeout=30)
     try:
@@ -530,7 +514,9 @@ def leaderboard(
     subscriber ends on the final standings, and no subscriber ever sees a
     player's score go down.
     """
-    board = _create_board(settings, players)
+    board = create_board(
+        settings.database_url, f"bench-{uuid.uuid4().hex[:8]}", [f"P{i}" for i in range(players)]
+    )
     with (
         target_running("app", settings, f"leaderboard-{clickers}") as target,
         workers_running(worker_count(subscribers) + 1) as workers,

@@ -1,8 +1,8 @@
 """What a scenario runs against: the app behind Pushpin, the app alone, or bare Pushpin.
 
-All three use :mod:`chatdemo.stack` (the code `make run` and the tests use) and
-the repo's ``pushpin.conf`` with only paths and ports rewritten, plus any
-``--pushpin-set`` overrides given on the command line, which the results record.
+All three are a :class:`devstack.stack.Stack` (the builder `make run` and the
+tests use): the repo's ``pushpin.conf`` with only paths and ports rewritten, plus
+any ``--pushpin-set`` overrides given on the command line, which the results record.
 The app runs as in production: ``DJANGO_DEBUG`` off, under ``chatdemo.serve``, against
 its own PostgreSQL database so that a benchmark never touches the tests' or
 ``make run``'s data.
@@ -14,39 +14,47 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from chatdemo.stack import (
-    ROOT,
-    AppServer,
-    Process,
-    PublisherServer,
-    Pushpin,
-    PushpinPorts,
-    free_port,
-    port_open,
-    wait_until,
-)
-
-Overrides = Mapping[str, Mapping[str, str]]
+from devstack import ROOT
+from devstack.database import ensure_database
+from devstack.processes import Process, free_port, port_open, wait_until
+from devstack.pushpin import Overrides
+from devstack.stack import Stack
 
 BENCH_SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdef"  # noqa: S105
 
 
+def manage(*args: str, env: Mapping[str, str]) -> str:
+    """``manage.py <args>`` under ``env``; its standard output."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=dict(env),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def create_board(database_url: str, name: str, players: Sequence[str]) -> int:
+    """A new board through the leaderboard's own service (its management command)."""
+    env = app_environment(database_url, grip_url="")
+    out = manage("leaderboard_board", "create", name, *players, env=env)
+    match = re.search(r"created board (\d+)", out)
+    if match is None:
+        raise RuntimeError(f"could not create a board: {out!r}")
+    return int(match.group(1))
+
+
 def prepare_database(url: str) -> None:
     """Create the benchmark database if needed, migrate it and collect static files."""
-    from chatdemo.devserver import ensure_database
-
     ensure_database(url)
     env = app_environment(url, grip_url="")
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True)
+    manage("migrate", "--no-input", "-v", "0", env=env)
     # DEBUG is off, so pages need the collected, hashed static files (as in production).
-    subprocess.run(
-        [*manage, "collectstatic", "--no-input", "-v", "0"], cwd=ROOT, env=env, check=True
-    )
+    manage("collectstatic", "--no-input", "-v", "0", env=env)
 
 
 def app_environment(
@@ -68,15 +76,9 @@ def app_environment(
     return env
 
 
-@dataclass
-class Target:
+class Target(Stack):
     """A running system under test: where subscribers connect and what to post to."""
 
-    name: str  # "app" (through Pushpin), "direct" (the app alone) or "bare" (bare Pushpin)
-    workdir: Path
-    pushpin: Pushpin | None = None
-    apps: list[AppServer] = field(default_factory=list)
-    publisher: PublisherServer | None = None
     origin: Process | None = None
 
     @property
@@ -109,18 +111,14 @@ class Target:
         """The app's own line per request (chatdemo.requestlog), from every app process."""
         return [
             line
-            for path in sorted(self.workdir.glob("app-*.log"))
-            for line in path.read_text(errors="replace").splitlines()
+            for app in self.apps
+            if app.log_path is not None and app.log_path.exists()
+            for line in app.log_path.read_text(errors="replace").splitlines()
             if "logger=chatdemo.request " in line
         ]
 
     def stop(self) -> None:
-        if self.pushpin is not None:
-            self.pushpin.stop()
-        if self.publisher is not None:
-            self.publisher.stop()
-        for app in self.apps:
-            app.stop()
+        super().stop()
         if self.origin is not None:
             self.origin.stop()
 
@@ -135,55 +133,40 @@ def start_app(
     app_env: Mapping[str, str] | None = None,
 ) -> Target:
     """The app (chatdemo.serve), behind Pushpin unless ``proxy`` is false."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    ports = [free_port() for _ in range(app_processes)]
-    target = Target("app" if proxy else "direct", workdir)
-    if proxy:
-        target.pushpin = Pushpin(
-            workdir=workdir / "pushpin",
-            origins=ports,
-            ports=PushpinPorts.free(),
-            overrides=overrides,
-            ready_path="/rooms/bench-ready/events/",
-        )
-    grip_url = target.pushpin.grip_url() if target.pushpin else ""
-    env = app_environment(database_url, grip_url=grip_url, extra=app_env)
-    for port in ports:
-        target.apps.append(AppServer(port=port, env=env, log_path=workdir / f"app-{port}.log"))
-    target.publisher = PublisherServer(env=env, log_path=workdir / "publisher.log")
-    try:
-        for app in target.apps:
-            app.start()
-        target.publisher.start()
-        if target.pushpin is not None:
-            target.pushpin.start()
-    except BaseException:
-        target.stop()
-        raise
-    return target
+    target = Target(
+        workdir,
+        app_environment(database_url, grip_url=""),
+        apps=app_processes,
+        proxy=proxy,
+        overrides=overrides,
+        ready_path="/rooms/bench-ready/events/",
+        app_env=app_env,
+    )
+    return target.start()
 
 
 def start_bare(workdir: Path, *, overrides: Overrides | None = None) -> Target:
     """Bare Pushpin: the same pushpin.conf in front of bench.origin's GRIP holds."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    target = Target("bare", workdir)
+    target = Target(
+        workdir,
+        {},
+        apps=0,
+        publisher=False,
+        origins=[port],
+        overrides=overrides,
+        ready_path="/bare/ready/",
+    )
     target.origin = Process(
         "origin",
         [sys.executable, "-m", "bench.origin", "--port", str(port)],
         cwd=ROOT,
         log_path=workdir / "origin.log",
     ).start()
-    target.pushpin = Pushpin(
-        workdir=workdir / "pushpin",
-        origins=[port],
-        ports=PushpinPorts.free(),
-        overrides=overrides,
-        ready_path="/bare/ready/",
-    )
     try:
         wait_until(lambda: port_open(port), timeout=10, what=f"the bare origin on :{port}")
-        target.pushpin.start()
+        target.start()
     except BaseException:
         target.stop()
         raise

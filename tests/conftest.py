@@ -27,21 +27,16 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.db.models import F
 
+import devstack.stack
 from chat.models import Message
 from chat.services import message_post
-from chatdemo.stack import (
-    AppServer,
-    PublisherServer,
-    Pushpin,
-    PushpinPorts,
-    StackError,
-    free_port,
-    wait_until,
-)
+from devstack.processes import StackError, free_port, wait_until
+from devstack.pushpin import Pushpin
+from devstack.servers import AppServer, PublisherServer
+from devstack.sse import Subscriber
 from realtime.channels import room_channel
 from realtime.models import Channel, Event
 from realtime.publisher import Publisher
-from tests.sse import Subscriber
 
 # What each kind of test needs on PATH beyond PostgreSQL: {marker: {program: Debian package}}.
 NEEDS = {
@@ -94,6 +89,16 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def environ_without_settings() -> dict[str, str]:
+    """This process's environment without the app's settings (``DJANGO_*``, ``GRIP_*``,
+    ``DATABASE_*``), for a subprocess that must get only the ones a test gives it."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "GRIP_", "DATABASE_"))
+    }
+
+
 Published = list[tuple[str, str, Any]]
 Drain = Callable[[], Published]
 
@@ -136,12 +141,9 @@ def room() -> str:
 
 # --- the live stack -----------------------------------------------------------------
 
-# An SSE endpoint: answering it takes Pushpin's proxy and handler both.
-READY_PATH = "/rooms/stack-ready/events/"
 
-
-class Stack:
-    """Pushpin in front of the app (daphne), and the publisher, all against the test database.
+class Stack(devstack.stack.Stack):
+    """Pushpin in front of the app, and the publisher, all against the test database.
 
     One publisher runs per database (realtime.publisher); a stack started while
     another one runs takes over publishing with :func:`publisher_paused`.
@@ -150,66 +152,18 @@ class Stack:
     def __init__(
         self, workdir: Path, app_count: int = 1, app_env: dict[str, str] | None = None
     ) -> None:
-        self.workdir = workdir
         db = django_settings.DATABASES["default"]
         self.database_url = (
             f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
         )
-        app_ports = [free_port() for _ in range(app_count)]
-        self.pushpin = Pushpin(
-            workdir=workdir / "pushpin",
-            origins=app_ports,
-            ports=PushpinPorts.free(),
-            ready_path=READY_PATH,
-        )
-        self.env = env = {
+        env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "chatdemo.settings",
             "DATABASE_URL": self.database_url,
-            "GRIP_URL": self.pushpin.grip_url(),
             "DJANGO_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
-            **(app_env or {}),
         }
-        self.apps = [
-            AppServer(port=port, env=env, log_path=workdir / f"app-{port}.log")
-            for port in app_ports
-        ]
-        self.publisher = PublisherServer(env=env, log_path=workdir / "publisher.log")
-
-    @property
-    def app(self) -> AppServer:
-        return self.apps[0]
-
-    @property
-    def url(self) -> str:
-        """Where clients connect: Pushpin."""
-        return self.pushpin.url
-
-    def start(self) -> Stack:
-        for app in self.apps:
-            app.start()
-        self.publisher.start()
-        self.pushpin.start()
-        return self
-
-    def stop(self) -> None:
-        self.pushpin.stop()
-        self.publisher.stop()
-        for app in self.apps:
-            app.stop()
-
-    def subscribe(self, path: str, headers: dict[str, str] | None = None) -> Subscriber:
-        return Subscriber(self.url + path, headers)
-
-    def logs(self) -> str:
-        parts = [
-            f"--- {a.log_path}\n{a.log_path.read_text()[-4000:]}" for a in self.apps if a.log_path
-        ]
-        parts.append(f"--- publisher\n{self.publisher.process_log()[-4000:]}")
-        parts.append(f"--- pushpin-handler\n{self.pushpin.log()[-4000:]}")
-        parts.append(f"--- pushpin-proxy\n{self.pushpin.log('pushpin-proxy')[-4000:]}")
-        return "\n".join(parts)
+        super().__init__(workdir, env, apps=app_count, app_env=app_env)
 
 
 def recovery_fetches(pushpin: Pushpin, room: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from chatdemo.stack import ROOT
+from devstack import ROOT
 
 READS = re.compile(r"""(?:os\.environ\.get|env_bool|env_int|env_list)\(\s*"([A-Z][A-Z0-9_]+)\"""")
 

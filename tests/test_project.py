@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from chatdemo import stack
 from chatdemo.settings import GRIP_URL
+from devstack.pushpin import PUSHPIN_CONF, read_config
 from realtime import channels
 
 
@@ -46,7 +46,7 @@ def test_channel_names_come_from_realtime() -> None:
 
 
 def test_default_grip_url_key_matches_pushpin_conf() -> None:
-    conf = stack.read_config(stack.PUSHPIN_CONF)
+    conf = read_config(PUSHPIN_CONF)
     key = re.search(r"[?&]key=([^&]+)", GRIP_URL)
     assert key is not None
     assert key.group(1) == conf.get("proxy", "sig_key")

@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 from psycopg import sql
 
-from chatdemo.stack import ROOT
+from devstack import ROOT
 
 pytestmark = pytest.mark.integration
 

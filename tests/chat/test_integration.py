@@ -11,10 +11,10 @@ import pytest
 from django.db import transaction
 
 from chat.services import message_post
-from chatdemo.stack import AppServer
+from devstack.servers import AppServer
+from devstack.sse import Subscriber
 from realtime import channels as realtime
 from tests.conftest import Stack, post_unpublished
-from tests.sse import Subscriber
 
 pytestmark = pytest.mark.integration
 

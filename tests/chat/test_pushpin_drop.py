@@ -17,15 +17,16 @@ import pytest
 from django.db import transaction
 
 from chat.services import message_post
-from chatdemo.stack import Pushpin, PushpinPorts, StackError
+from devstack.processes import StackError
+from devstack.pushpin import Pushpin, PushpinPorts
+from devstack.sse import Subscriber
+from devstack.stack import READY_PATH
 from tests.conftest import (
-    READY_PATH,
     Stack,
     publishing_to,
     recovery_fetches,
     wait_first_recovery_fetch,
 )
-from tests.sse import Subscriber
 
 pytestmark = pytest.mark.integration
 

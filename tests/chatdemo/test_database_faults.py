@@ -21,7 +21,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from chat.models import Message
-from chatdemo.stack import AppServer, StackError, free_port
+from devstack.processes import StackError, free_port
+from devstack.servers import AppServer
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-from chatdemo.stack import ROOT
+from devstack import ROOT
 
 SHOW_DATABASE = (
     "import django, json; django.setup(); from django.conf import settings; "

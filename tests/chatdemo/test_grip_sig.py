@@ -24,15 +24,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
 
-from chatdemo import stack
 from chatdemo.gripconf import grip_settings
+from devstack.pushpin import PUSHPIN_CONF, read_config
 from tests.conftest import Stack
 
 pytestmark = pytest.mark.django_db
 
 SERVICE_ID = "SU1Z0isxPaozGVKXdv0eY"
 FASTLY_TOKEN = "fastly-api-token-used-only-for-publishing"
-PUSHPIN = stack.read_config(stack.PUSHPIN_CONF)
+PUSHPIN = read_config(PUSHPIN_CONF)
 SIG_KEY = PUSHPIN.get("proxy", "sig_key")
 SIG_ISS = PUSHPIN.get("proxy", "sig_iss")
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from chatdemo.stack import free_port
+from devstack.processes import free_port
 from realtime import log
 from realtime.models import Channel, Event
 from tests.conftest import Stack

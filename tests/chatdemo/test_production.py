@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +20,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings as django_settings
 
-from chatdemo.stack import ROOT, AppServer, free_port
+from devstack import ROOT
+from devstack.processes import free_port
+from devstack.servers import AppServer
+from tests.conftest import environ_without_settings
 
 HOST = "chat.example.com"
 SERVICE_ID = "SVC0123456789"
@@ -34,11 +36,7 @@ PUBLIC_PEM = (
 
 def production_env(**overrides: str) -> dict[str, str]:
     """The environment README's production section asks for, behind Fastly Fanout."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "GRIP_", "DATABASE_"))
-    }
+    env = environ_without_settings()
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "chatdemo.settings",

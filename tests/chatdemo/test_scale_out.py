@@ -19,9 +19,10 @@ import httpx
 import pytest
 
 from chat.models import Message
-from chatdemo.stack import ROOT, AppServer
+from devstack import ROOT
+from devstack.servers import AppServer
+from devstack.sse import Subscriber
 from tests.conftest import Stack, another_stack
-from tests.sse import Subscriber
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ There is no Docker engine here, so the containers never run in this suite.
 What is checked: the compose file parses and has the services, ports,
 networks, healthchecks and start order README documents; the app's
 environment points at the right hosts with the right keys; the Pushpin
-configuration it mounts is what ``chatdemo.deployconf`` renders from the
+configuration it mounts is what ``devstack.deployconf`` renders from the
 repo's ``pushpin.conf``; and that configuration, run by the local Pushpin
 with its runner starting zurl as the container does, carries a chat message
 and a recovered publish end to end.
@@ -24,19 +24,12 @@ import yaml
 from django.db import transaction
 
 from chat.services import message_post
-from chatdemo import deployconf
-from chatdemo.stack import (
-    PUSHPIN_CONF,
-    ROOT,
-    Process,
-    PushpinPorts,
-    http_ok,
-    port_open,
-    read_config,
-    wait_until,
-)
-from tests.conftest import READY_PATH, Stack, post_unpublished, publishing_to
-from tests.sse import Subscriber
+from devstack import ROOT, deployconf
+from devstack.processes import Process, http_ok, port_open, wait_until
+from devstack.pushpin import PUSHPIN_CONF, PushpinPorts, read_config
+from devstack.sse import Subscriber
+from devstack.stack import READY_PATH
+from tests.conftest import Stack, post_unpublished, publishing_to
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -138,7 +131,7 @@ def test_compose_pushpin_mounts_the_rendered_config_read_only() -> None:
     ]
     for name, text in deployconf.render().items():
         assert (deployconf.DEPLOY_DIR / name).read_text() == text, (
-            f"deploy/pushpin/{name} is stale: run python -m chatdemo.deployconf"
+            f"deploy/pushpin/{name} is stale: run python -m devstack.deployconf"
         )
 
 
@@ -232,7 +225,7 @@ def container_pushpin(
             what="Pushpin with the container configuration",
         )
         # Ports open before the proxy and handler can route a GRIP hold: wait
-        # for one full round trip, as chatdemo.stack.Pushpin.start does.
+        # for one full round trip, as devstack.pushpin.Pushpin.start does.
         wait_until(
             lambda: pushpin.alive() and http_ok(f"{url}{READY_PATH}", ok_below=300),
             timeout=20,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from chatdemo.stack import ROOT
+from devstack import ROOT
 from leaderboard import services as leaderboard_services
 from tests.conftest import Drain
 

@@ -32,7 +32,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 
-from chatdemo.stack import ROOT
+from devstack import ROOT
 from tests.conftest import Stack
 
 # Playwright cannot download its own browsers here; Debian's Chromium is the browser.

@@ -12,14 +12,15 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from chatdemo.stack import AppServer, wait_until
+from devstack.processes import wait_until
+from devstack.servers import AppServer
+from devstack.sse import SSEEvent, Subscriber
 from leaderboard import selectors, services
 from leaderboard.models import Board
 from realtime import log
 from realtime.models import Event
 from tests.conftest import Stack
 from tests.leaderboard.conftest import players_of, stored_state
-from tests.sse import SSEEvent, Subscriber
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from chatdemo import stack
+from devstack.pushpin import PUSHPIN_CONF, read_config
 from leaderboard import selectors, services
 from leaderboard.models import Board, Player
 from tests.conftest import Drain
@@ -28,7 +28,7 @@ def api() -> Client:
 
 def proxied() -> dict[str, str]:
     """Headers of a request that came through Pushpin (its signed Grip-Sig)."""
-    conf = stack.read_config(stack.PUSHPIN_CONF)
+    conf = read_config(PUSHPIN_CONF)
     claims = {"iss": conf.get("proxy", "sig_iss"), "exp": int(time.time()) + 60}
     return {"HTTP_GRIP_SIG": jwt.encode(claims, conf.get("proxy", "sig_key"), algorithm="HS256")}
 

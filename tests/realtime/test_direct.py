@@ -18,8 +18,8 @@ import pytest
 from django.db import transaction
 
 from chat.services import message_post
-from chatdemo.stack import AppServer
-from tests.sse import Subscriber
+from devstack.servers import AppServer
+from devstack.sse import Subscriber
 
 pytestmark = pytest.mark.integration
 

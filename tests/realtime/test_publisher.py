@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from chatdemo.stack import wait_until
+from devstack.processes import wait_until
 from realtime import log
 from realtime.models import Channel, Event
 from realtime.proxy import PublishError

@@ -11,9 +11,10 @@ import pytest
 from django.db import transaction
 
 from chat.services import message_post
-from chatdemo.stack import PublisherServer, wait_until
+from devstack.processes import wait_until
+from devstack.servers import PublisherServer
+from devstack.sse import Subscriber
 from tests.conftest import Stack, publisher_paused
-from tests.sse import Subscriber
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from devstack.sse import Subscriber
 from tests.conftest import Stack, another_stack
-from tests.sse import Subscriber
 
 pytestmark = pytest.mark.integration
 

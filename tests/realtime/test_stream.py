@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from chat.services import message_post
-from chatdemo import stack
+from devstack.pushpin import PUSHPIN_CONF, read_config
 from tests.conftest import Drain
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,7 @@ def api() -> Client:
 
 def proxied(**headers: str) -> dict[str, str]:
     """Headers of a request that came through Pushpin (its signed Grip-Sig), plus ``headers``."""
-    conf = stack.read_config(stack.PUSHPIN_CONF)
+    conf = read_config(PUSHPIN_CONF)
     claims = {"iss": conf.get("proxy", "sig_iss"), "exp": int(time.time()) + 60}
     sig = jwt.encode(claims, conf.get("proxy", "sig_key"), algorithm="HS256")
     return {"HTTP_GRIP_SIG": sig, **{f"HTTP_{k.upper()}": v for k, v in headers.items()}}

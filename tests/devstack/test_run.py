@@ -1,4 +1,4 @@
-"""`make run` (chatdemo.devserver) in every combination of PostgreSQL/SQLite and Pushpin/none.
+"""`make run` (devstack.run) in every combination of PostgreSQL/SQLite and Pushpin/none.
 
 Each case runs the real devserver in a subprocess on free ports, with a PATH
 that lacks Pushpin and/or a DATABASE_URL where nothing listens, reads the URL
@@ -26,8 +26,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from chatdemo.stack import ROOT, free_port, free_port_block, port_open, wait_until
-from tests.sse import Subscriber
+from devstack import ROOT
+from devstack.processes import free_port, free_port_block, port_open, wait_until
+from devstack.sse import Subscriber
+from tests.conftest import environ_without_settings
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +37,13 @@ DEVSERVER_DB = f"{os.environ.get('TEST_DB_NAME', 'test_chatdemo')}_devserver"
 
 
 class DevServer:
-    """``python -m chatdemo.devserver`` with its output collected line by line."""
+    """``python -m devstack.run`` with its output collected line by line."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.lines: list[str] = []
         self._cond = threading.Condition()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "chatdemo.devserver"],
+            [sys.executable, "-m", "devstack.run"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -98,11 +100,7 @@ def devserver_db() -> Iterator[str]:
 
 
 def _devserver_env(tmp_path: Path, database_url: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "GRIP_", "DATABASE_"))
-    }
+    env = environ_without_settings()
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "chatdemo.settings",

@@ -1,5 +1,7 @@
-"""A small, real SSE client for tests: it parses the stream in a thread and lets
-tests wait for a condition with a hard timeout (never sleep and hope)."""
+"""Reading SSE: the parser that every client here uses (the tests' threaded
+:class:`Subscriber`, bench.load's asyncio clients, bench.faults' reconnecting one),
+and a small, real client that lets tests wait for a condition with a hard timeout
+(never sleep and hope)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,40 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.load import read_events
+
+def parse_event_block(lines: Iterable[str]) -> tuple[str, str | None, list[str]]:
+    """One SSE event's fields from its lines: (event type, id or None, data lines).
+
+    Comment lines (starting with ":") and unknown fields are ignored.
+    """
+    event, event_id, data = "message", None, []
+    for line in lines:
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+        elif name == "id":
+            event_id = value
+    return event, event_id, data
+
+
+def read_events(readline: Callable[[], bytes]) -> Iterator[tuple[str, str | None, list[str]]]:
+    """The events of a blocking SSE stream, parsed as they come, until it ends."""
+    block: list[str] = []
+    while raw := readline():
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if line:
+            block.append(line)
+            continue
+        yield parse_event_block(block)
+        block = []
 
 
 @dataclass(frozen=True)

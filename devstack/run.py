@@ -1,6 +1,6 @@
 """`make run`: prepare a database, then run the app (behind Pushpin when there is one) until Ctrl-C.
 
-    python -m chatdemo.devserver
+    python -m devstack.run
 
 What it runs depends on what the machine has, and it says so in one line each:
 
@@ -16,7 +16,7 @@ What it runs depends on what the machine has, and it says so in one line each:
   as root on Debian/Ubuntu. Without it, the app streams SSE itself: open the
   app's port.
 
-Then it applies migrations and the demo data, starts daphne on ``APP_PORT``,
+Then it applies migrations and the demo data, starts the app (``chatdemo.serve``) on ``APP_PORT``,
 prints the URL to open, and stops every process it started on Ctrl-C or
 SIGTERM. Nothing already installed is installed again, so a second run starts
 in seconds.
@@ -33,7 +33,6 @@ production settings over plain HTTP on localhost (see
 from __future__ import annotations
 
 import os
-import pwd
 import secrets
 import shutil
 import signal
@@ -47,11 +46,14 @@ from types import FrameType
 from django.core.exceptions import ImproperlyConfigured
 
 from chatdemo.env import env_bool
-from chatdemo.stack import ROOT, AppServer, PublisherServer, Pushpin, PushpinPorts, StackError
+from devstack import ROOT
+from devstack.database import choose_database
+from devstack.install import apt_install, can_apt_install, say
+from devstack.processes import StackError
+from devstack.pushpin import PushpinPorts
+from devstack.stack import Stack
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chatdemo"
 PUSHPIN_BINARIES = ("pushpin", "zurl", "condure")
-POSTGRES_SOCKET_DIR = Path("/var/run/postgresql")
 
 
 def env_port(env: dict[str, str], name: str, default: int) -> int:
@@ -69,148 +71,6 @@ def dev_environment() -> dict[str, str]:
     env.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
-
-
-def say(line: str) -> None:
-    print(line, flush=True)
-
-
-# --- installing with apt-get ---------------------------------------------------------
-
-
-def can_apt_install(env: dict[str, str]) -> bool:
-    """Root on Debian or Ubuntu, with apt-get on PATH, and not told otherwise."""
-    if env.get("RUN_NO_INSTALL", "").strip() not in ("", "0"):
-        return False
-    if os.geteuid() != 0 or shutil.which("apt-get", path=env.get("PATH")) is None:
-        return False
-    try:
-        release = Path("/etc/os-release").read_text()
-    except OSError:
-        return False
-    ids = {
-        value.strip().strip('"')
-        for line in release.splitlines()
-        if line.startswith(("ID=", "ID_LIKE="))
-        for value in line.split("=", 1)[1].strip('"').split()
-    }
-    return bool(ids & {"debian", "ubuntu"})
-
-
-def apt_install(*packages: str, env: dict[str, str]) -> bool:
-    """``apt-get install -y <packages>`` (after one ``apt-get update`` if the first try fails)."""
-    apt_env = {**env, "DEBIAN_FRONTEND": "noninteractive"}
-    for attempt in range(2):
-        if attempt:
-            subprocess.run(["apt-get", "update", "-q"], env=apt_env, check=False)
-        done = subprocess.run(
-            ["apt-get", "install", "-y", "-q", *packages], env=apt_env, check=False
-        )
-        if done.returncode == 0:
-            return True
-    return False
-
-
-# --- the database --------------------------------------------------------------------
-
-
-class DatabaseUnavailable(Exception):
-    pass
-
-
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database named in ``url`` if it does not exist."""
-    import dj_database_url
-    import psycopg
-    from psycopg import sql
-
-    config = dj_database_url.parse(url)
-    if "postgresql" not in config["ENGINE"]:
-        return
-    host, port = config.get("HOST") or "127.0.0.1", config.get("PORT") or 5432
-    try:
-        with psycopg.connect(
-            host=host,
-            port=port,
-            user=config.get("USER") or None,
-            password=config.get("PASSWORD") or None,
-            dbname="postgres",
-            connect_timeout=3,
-            autocommit=True,
-        ) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (config["NAME"],)
-            ).fetchone()
-            if not exists:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
-                say(f"created database {config['NAME']}")
-    except psycopg.Error as error:
-        first_line = (
-            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        )
-        raise DatabaseUnavailable(f"PostgreSQL at {host}:{port} ({first_line})") from None
-
-
-def _local_postgres_url(env: dict[str, str]) -> str | None:
-    """As root on Debian/Ubuntu: install and start a local PostgreSQL, return a socket URL.
-
-    The app then connects over the Unix socket with peer authentication, as a
-    superuser role named after the OS user (created here), so no password is
-    set or stored anywhere.
-    """
-    if not can_apt_install(env):
-        return None
-    if not list(Path("/usr/lib/postgresql").glob("*/bin/postgres")):
-        say("database: PostgreSQL is not installed; installing it with apt-get (once)")
-        if not apt_install("postgresql", env=env):
-            return None
-    clusters = sorted(Path("/etc/postgresql").glob("*/main"))
-    if not clusters:
-        return None
-    version = clusters[-1].parent.name
-    if not list(POSTGRES_SOCKET_DIR.glob(".s.PGSQL.*")):
-        subprocess.run(
-            ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=False
-        )
-    user = pwd.getpwuid(os.geteuid()).pw_name  # peer authentication maps this name
-    as_postgres = ["runuser", "-u", "postgres", "--"]
-    role = subprocess.run(
-        [*as_postgres, "psql", "-tA", "-v", f"name={user}"],
-        # psql quotes :'name' itself; it interpolates variables only in its input.
-        input="SELECT 1 FROM pg_roles WHERE rolname = :'name';",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if role.returncode != 0:
-        return None
-    if role.stdout.strip() != "1":
-        subprocess.run([*as_postgres, "createuser", "--superuser", user], check=False)
-    return f"postgres://{user}@{str(POSTGRES_SOCKET_DIR).replace('/', '%2F')}/chatdemo"
-
-
-def choose_database(env: dict[str, str], run_dir: Path) -> str:
-    """The DATABASE_URL to run with: PostgreSQL if there is one, SQLite otherwise."""
-    explicit = env.get("DATABASE_URL", "").strip()
-    url = explicit or DEFAULT_DATABASE_URL
-    if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
-        return url  # the developer chose another database
-    try:
-        ensure_database(url)
-        return url
-    except DatabaseUnavailable as error:
-        reason = str(error)
-    if not explicit:
-        local = _local_postgres_url(env)
-        if local is not None:
-            try:
-                ensure_database(local)
-                return local
-            except DatabaseUnavailable as error:
-                reason = str(error)
-    path = run_dir / "chatdemo.sqlite3"
-    say(f"database: {reason} is not usable; using SQLite at {path} instead")
-    return f"sqlite:///{path}"
 
 
 # --- the proxy -----------------------------------------------------------------------
@@ -306,23 +166,22 @@ def main() -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
-    pushpin: Pushpin | None = None
+    stack = Stack(
+        run_dir,
+        env,
+        apps=[ports.app],
+        proxy=with_proxy,
+        pushpin_ports=ports.pushpin,
+        ready_path="/rooms/default/events/",
+        # An explicit GRIP_URL wins over the local Pushpin's.
+        grip_url=env.get("GRIP_URL") if with_proxy else "",
+    )
     if with_proxy:
-        pushpin = Pushpin(
-            workdir=run_dir / "pushpin",
-            origins=[ports.app],
-            ports=ports.pushpin,
-            ready_path="/rooms/default/events/",
-        )
-        env.setdefault("GRIP_URL", pushpin.grip_url())
         url = f"http://localhost:{ports.pushpin.http}/"
         how = f"through Pushpin; the app itself listens on :{ports.app}, Pushpin's logs are in {run_dir / 'pushpin' / 'log'}"
     else:
-        env["GRIP_URL"] = ""
         url = f"http://localhost:{ports.app}/"
         how = "the app serves the streams itself over ASGI"
-    app = AppServer(port=ports.app, env=env, log_path=run_dir / "app.log")
-    publisher = PublisherServer(env=env, log_path=run_dir / "publisher.log")
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -331,17 +190,19 @@ def main() -> int:
     # Also when started with SIGINT ignored (`cmd &` in a script): Ctrl-C must still stop.
     signal.signal(signal.SIGINT, stop)
     try:
-        app.start()
-        publisher.start()
-        if pushpin is not None:
-            pushpin.start()
+        stack.start()
+        assert stack.publisher is not None
         say(
             f"\n  Open {url}  (chat and leaderboard; {how})\n"
-            f"  The app's log (one line per request): {app.log_path}\n"
-            f"  The publisher's log: {publisher.log_path}\n"
+            f"  The app's log (one line per request): {stack.app.log_path}\n"
+            f"  The publisher's log: {stack.publisher.log_path}\n"
             "  Press Ctrl-C to stop.\n"
         )
-        processes = [app.process, publisher.process, *(pushpin.processes if pushpin else [])]
+        processes = [
+            stack.app.process,
+            stack.publisher.process,
+            *(stack.pushpin.processes if stack.pushpin else []),
+        ]
         while all(p is not None and p.alive() for p in processes):
             time.sleep(0.5)
         print("a process exited; stopping", file=sys.stderr)
@@ -353,10 +214,7 @@ def main() -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
-        if pushpin is not None:
-            pushpin.stop()
-        publisher.stop()
-        app.stop()
+        stack.stop()
 
 
 if __name__ == "__main__":

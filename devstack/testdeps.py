@@ -1,12 +1,12 @@
 """Install what `make test` needs and is missing, then make sure PostgreSQL answers.
 
-    .venv/bin/python scripts/install_test_deps.py
+    .venv/bin/python -m devstack.testdeps
 
 `make test` runs it first, and so does `.ci/run` through `make test`. The
 integration tests need Pushpin (with zurl and condure), the browser tests
 Debian's Chromium, and this script PostgreSQL's client (``pg_isready``). As
 root on Debian or Ubuntu it installs whichever of them is missing with
-apt-get, as `make run` does (chatdemo.devserver), and says so; otherwise it
+apt-get, as `make run` does (devstack.run), and says so; otherwise it
 prints the apt-get command and fails. Then, if PostgreSQL at ``DATABASE_URL``
 (the tests' default: 127.0.0.1:5432) does not answer and a local cluster is
 installed, it starts the cluster, as root. Nothing present is installed again,
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import dj_database_url
 
-from chatdemo.devserver import apt_install, can_apt_install, say
-from chatdemo.stack import StackError, wait_until
+from devstack.install import apt_install, can_apt_install, say
+from devstack.processes import StackError, wait_until
 
 # The programs the tests run, and the Debian package that has each.
 PACKAGE_OF = {

@@ -1,0 +1,135 @@
+"""The one stack builder: Pushpin in front of the app, and the publisher.
+
+`make run` (devstack.run), the tests (tests/conftest.py) and the benchmarks
+(bench/stacks.py) all start their stack with :class:`Stack`, so that each runs
+the repo's own ``pushpin.conf`` and the app as production runs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Self
+
+from devstack.processes import free_port
+from devstack.pushpin import Overrides, Pushpin, PushpinPorts
+from devstack.servers import AppServer, PublisherServer
+from devstack.sse import Subscriber
+
+# An SSE endpoint: answering it takes Pushpin's proxy and handler both.
+READY_PATH = "/rooms/stack-ready/events/"
+
+
+class Stack:
+    """Pushpin (unless ``proxy`` is false) in front of the app servers, and the publisher.
+
+    Every process gets ``env``, with ``GRIP_URL`` set to this stack's Pushpin (or
+    empty without one) unless ``grip_url`` is given, then ``app_env`` on top.
+    Ports not given are free ones; logs go to ``workdir``: ``app.log`` (or
+    ``app-<port>.log`` for each of several apps), ``publisher.log`` and
+    ``pushpin/log/``. ``origins`` adds upstreams to Pushpin's routes beside the apps;
+    with ``apps=0, publisher=False`` Pushpin fronts only them.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        env: Mapping[str, str],
+        *,
+        apps: int | Sequence[int] = 1,
+        proxy: bool = True,
+        publisher: bool = True,
+        pushpin_ports: PushpinPorts | None = None,
+        overrides: Overrides | None = None,
+        origins: Sequence[int] = (),
+        ready_path: str | None = READY_PATH,
+        grip_url: str | None = None,
+        app_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        app_ports = [free_port() for _ in range(apps)] if isinstance(apps, int) else list(apps)
+        self.pushpin: Pushpin | None = None
+        if proxy:
+            self.pushpin = Pushpin(
+                workdir=workdir / "pushpin",
+                origins=[*app_ports, *origins],
+                ports=pushpin_ports or PushpinPorts.free(),
+                overrides=overrides,
+                ready_path=ready_path,
+            )
+        if grip_url is None:
+            grip_url = self.pushpin.grip_url() if self.pushpin is not None else ""
+        self.env = {**env, "GRIP_URL": grip_url, **(app_env or {})}
+        self.apps = [
+            AppServer(
+                port=port,
+                env=self.env,
+                log_path=workdir / ("app.log" if len(app_ports) == 1 else f"app-{port}.log"),
+            )
+            for port in app_ports
+        ]
+        self.publisher: PublisherServer | None = (
+            PublisherServer(env=self.env, log_path=workdir / "publisher.log") if publisher else None
+        )
+
+    @property
+    def app(self) -> AppServer:
+        return self.apps[0]
+
+    @property
+    def url(self) -> str:
+        """Where clients connect: Pushpin, or the first app without one."""
+        return self.pushpin.url if self.pushpin is not None else self.app.url
+
+    def start(self) -> Self:
+        """Start the apps, the publisher, then Pushpin (its readiness check goes through
+        the app); if one fails to start, stop what did and raise."""
+        workdir = self.workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            for app in self.apps:
+                app.start()
+            if self.publisher is not None:
+                self.publisher.start()
+            if self.pushpin is not None:
+                self.pushpin.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.pushpin is not None:
+            self.pushpin.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
+        for app in self.apps:
+            app.stop()
+
+    def subscribe(self, path: str, headers: dict[str, str] | None = None) -> Subscriber:
+        return Subscriber(self.url + path, headers)
+
+    def logs(self) -> str:
+        """The end of every log, for a failing test's message."""
+        parts = [
+            f"--- {a.log_path}\n{a.log_path.read_text()[-4000:]}"
+            for a in self.apps
+            if a.log_path and a.log_path.exists()
+        ]
+        if self.publisher is not None:
+            parts.append(f"--- publisher\n{self.publisher.process_log()[-4000:]}")
+        if self.pushpin is not None:
+            parts.append(f"--- pushpin-handler\n{self.pushpin.log()[-4000:]}")
+            parts.append(f"--- pushpin-proxy\n{self.pushpin.log('pushpin-proxy')[-4000:]}")
+        return "\n".join(parts)
+
+
+@contextlib.contextmanager
+def running(stack: Stack) -> Iterator[Stack]:
+    """``stack``, started, and stopped afterwards."""
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
