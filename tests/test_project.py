@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import re
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from chatdemo.settings import GRIP_URL
+from devstack import ROOT
 from devstack.pushpin import PUSHPIN_CONF, read_config
 from realtime import channels
 
@@ -51,3 +54,34 @@ def test_default_grip_url_key_matches_pushpin_conf() -> None:
     assert key is not None
     assert key.group(1) == conf.get("proxy", "sig_key")
     assert re.search(r"[?&]iss=([^&]+)", GRIP_URL).group(1) == conf.get("proxy", "sig_iss")
+
+
+# Who may import whom: the app never imports the tooling, tests or bench; the tooling
+# imports neither tests nor bench; bench and tests share code through the tooling only.
+APP_PACKAGES = ("chatdemo", "chat", "leaderboard", "realtime", "idempotency")
+FORBIDDEN_IMPORTS = {
+    **dict.fromkeys(APP_PACKAGES, frozenset({"devstack", "tests", "bench"})),
+    "devstack": frozenset({"tests", "bench"}),
+    "bench": frozenset({"tests"}),
+    "tests": frozenset({"bench"}),
+}
+
+
+def _imported_packages(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_imports_never_run_from_the_app_to_tooling_or_between_tests_and_bench() -> None:
+    wrong = {
+        f"{path.relative_to(ROOT)} imports {name}"
+        for package, forbidden in FORBIDDEN_IMPORTS.items()
+        for path in (ROOT / package).rglob("*.py")
+        for name in _imported_packages(path) & forbidden
+    }
+    assert sorted(wrong) == []
