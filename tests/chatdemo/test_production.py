@@ -35,7 +35,7 @@ PUBLIC_PEM = (
 
 
 def production_env(**overrides: str) -> dict[str, str]:
-    """The environment README's production section asks for, behind Fastly Fanout."""
+    """The environment docs/DEPLOY.md asks for, behind Fastly Fanout."""
     env = environ_without_settings()
     env.update(
         {

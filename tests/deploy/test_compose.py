@@ -2,7 +2,7 @@
 
 There is no Docker engine here, so the containers never run in this suite.
 What is checked: the compose file parses and has the services, ports,
-networks, healthchecks and start order README documents; the app's
+networks, healthchecks and start order docs/DOCKER.md documents; the app's
 environment points at the right hosts with the right keys; the Pushpin
 configuration it mounts is what ``devstack.deployconf`` renders from the
 repo's ``pushpin.conf``; and that configuration, run by the local Pushpin
