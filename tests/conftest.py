@@ -310,10 +310,24 @@ def client_http(stack: Stack) -> Iterator[httpx.Client]:
         yield client
 
 
+class Subscribers(list[Subscriber]):
+    """The test's subscribers, every one closed after the test."""
+
+    def open(
+        self, url: str, count: int = 1, headers: dict[str, str] | None = None
+    ) -> list[Subscriber]:
+        """``count`` subscribers of ``url``, each past its ``stream-open``."""
+        opened = [Subscriber(url, headers) for _ in range(count)]
+        self.extend(opened)
+        for subscriber in opened:
+            subscriber.wait_open()
+        return opened
+
+
 @pytest.fixture
-def subscribers() -> Iterator[list[Subscriber]]:
+def subscribers() -> Iterator[Subscribers]:
     """Collects subscribers so that every stream is closed after the test."""
-    opened: list[Subscriber] = []
+    opened = Subscribers()
     yield opened
     for subscriber in opened:
         subscriber.close()

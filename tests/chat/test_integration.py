@@ -14,7 +14,7 @@ from chat.services import message_post
 from devstack.servers import AppServer
 from devstack.sse import Subscriber
 from realtime import channels as realtime
-from tests.conftest import Stack, post_unpublished
+from tests.conftest import Stack, Subscribers, post_unpublished
 
 pytestmark = pytest.mark.integration
 
@@ -39,12 +39,9 @@ def test_events_through_pushpin_are_held_by_the_proxy(
 
 
 def test_post_reaches_two_independent_subscribers(
-    live_db: Stack, client_http: httpx.Client, room: str, subscribers: list
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: Subscribers
 ) -> None:
-    subs = [live_db.subscribe(f"/rooms/{room}/events/") for _ in range(2)]
-    subscribers.extend(subs)
-    for sub in subs:
-        sub.wait_open()
+    subs = subscribers.open(f"{live_db.url}/rooms/{room}/events/", 2)
     message = post(client_http, room, "Ann", "hello both")
     for sub in subs:
         [event] = sub.wait_count("message", 1)
@@ -53,12 +50,9 @@ def test_post_reaches_two_independent_subscribers(
 
 
 def test_concurrent_posts_reach_every_subscriber_once_in_id_order(
-    live_db: Stack, room: str, subscribers: list
+    live_db: Stack, room: str, subscribers: Subscribers
 ) -> None:
-    subs = [live_db.subscribe(f"/rooms/{room}/events/") for _ in range(3)]
-    subscribers.extend(subs)
-    for sub in subs:
-        sub.wait_open()
+    subs = subscribers.open(f"{live_db.url}/rooms/{room}/events/", 3)
 
     def send(i: int) -> int:
         with httpx.Client(base_url=live_db.url, timeout=20) as client:

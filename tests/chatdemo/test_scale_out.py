@@ -22,7 +22,7 @@ from chat.models import Message
 from devstack import ROOT
 from devstack.servers import AppServer
 from devstack.sse import Subscriber
-from tests.conftest import Stack, another_stack
+from tests.conftest import Stack, Subscribers, another_stack
 
 pytestmark = pytest.mark.integration
 
@@ -61,12 +61,10 @@ def _served_by(app: AppServer, room: str) -> int:
     )
 
 
-def _open(stack: Stack, room: str, host: str, count: int, subscribers: list) -> list[Subscriber]:
-    opened = [stack.subscribe(f"/rooms/{room}/events/", {"Host": host}) for _ in range(count)]
-    subscribers.extend(opened)
-    for sub in opened:
-        sub.wait_open()
-    return opened
+def _open(
+    stack: Stack, room: str, host: str, count: int, subscribers: Subscribers
+) -> list[Subscriber]:
+    return subscribers.open(f"{stack.url}/rooms/{room}/events/", count, {"Host": host})
 
 
 def test_post_to_either_app_reaches_streams_opened_through_the_other(
@@ -93,12 +91,9 @@ def test_post_to_either_app_reaches_streams_opened_through_the_other(
 
 
 def test_chat_say_command_reaches_subscribers_through_pushpin(
-    live_db: Stack, room: str, subscribers: list
+    live_db: Stack, room: str, subscribers: Subscribers
 ) -> None:
-    subs = [live_db.subscribe(f"/rooms/{room}/events/") for _ in range(2)]
-    subscribers.extend(subs)
-    for sub in subs:
-        sub.wait_open()
+    subs = subscribers.open(f"{live_db.url}/rooms/{room}/events/", 2)
     result = _chat_say(live_db, room, "ops", "deploy at 17:00")
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)

@@ -19,18 +19,15 @@ from django.db import transaction
 
 from chat.services import message_post
 from devstack.servers import AppServer
-from devstack.sse import Subscriber
+from tests.conftest import Subscribers
 
 pytestmark = pytest.mark.integration
 
 
 def test_direct_streams_outnumbering_the_pool_all_open_and_receive(
-    direct_app: AppServer, room: str, subscribers: list
+    direct_app: AppServer, room: str, subscribers: Subscribers
 ) -> None:
-    streams = [Subscriber(f"{direct_app.url}/rooms/{room}/events/") for _ in range(4)]
-    subscribers.extend(streams)
-    for stream in streams:
-        stream.wait_open()
+    streams = subscribers.open(f"{direct_app.url}/rooms/{room}/events/", 4)
     posted = httpx.post(
         f"{direct_app.url}/rooms/{room}/messages/",
         data={"from": "Ann", "text": "to all four"},
@@ -43,13 +40,10 @@ def test_direct_streams_outnumbering_the_pool_all_open_and_receive(
 
 
 def test_direct_streams_get_what_another_process_commits_once_each_in_order(
-    direct_app: AppServer, room: str, subscribers: list
+    direct_app: AppServer, room: str, subscribers: Subscribers
 ) -> None:
     """This test process writes; the app process streams: only the notification links them."""
-    streams = [Subscriber(f"{direct_app.url}/rooms/{room}/events/") for _ in range(2)]
-    subscribers.extend(streams)
-    for stream in streams:
-        stream.wait_open()
+    streams = subscribers.open(f"{direct_app.url}/rooms/{room}/events/", 2)
     for n in range(30):
         with transaction.atomic():
             message_post(room=room, author="Ann", text=str(n))
