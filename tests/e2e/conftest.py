@@ -30,7 +30,15 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from devstack import ROOT
 from tests.conftest import Stack
@@ -360,3 +368,22 @@ def controls_without_names(page: Page) -> list[str]:
         except AssertionError:
             unnamed.append(control.evaluate("el => el.outerHTML.slice(0, 120)"))
     return unnamed
+
+
+def losing_first_answer(keys: list[str | None]) -> Callable[[Route], None]:
+    """A route handler for a page's writes: the first POST reaches the server, but its
+    answer is lost (the page never hears back); later ones pass. ``keys`` collects each
+    POST's ``Idempotency-Key``."""
+
+    def handle(route: Route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.headers.get("idempotency-key"))
+        if len(keys) == 1:
+            route.fetch()  # reaches the server, which stores the write
+            route.abort("connectionreset")  # but the page never hears back
+        else:
+            route.continue_()
+
+    return handle

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Route, expect
 
 from chat.models import Message
-from tests.e2e.conftest import PersonFactory
+from tests.e2e.conftest import PersonFactory, losing_first_answer
 
 pytestmark = pytest.mark.e2e
 
@@ -134,18 +134,7 @@ def test_chat_message_whose_answer_was_lost_is_sent_again_and_stored_once(
     bob.join_chat(room)
     keys: list[str | None] = []
 
-    def lose_first_answer(route: Route) -> None:
-        if route.request.method != "POST":
-            route.continue_()
-            return
-        keys.append(route.request.headers.get("idempotency-key"))
-        if len(keys) == 1:
-            route.fetch()  # reaches the server, which stores the message
-            route.abort("connectionreset")  # but the page never hears back
-        else:
-            route.continue_()
-
-    ann.page.route("**/messages/", lose_first_answer)
+    ann.page.route("**/messages/", losing_first_answer(keys))
     ann.message_input.fill("said once")
     ann.message_input.press("Enter")
 

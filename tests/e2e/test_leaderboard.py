@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.db import transaction
-from playwright.sync_api import Browser, Route, expect
+from playwright.sync_api import Browser, expect
 
 from leaderboard import selectors, services
 from leaderboard.models import Board, Player
@@ -19,6 +19,7 @@ from tests.e2e.conftest import (
     Person,
     PersonFactory,
     controls_without_names,
+    losing_first_answer,
     save_screenshot,
     sideways_overflow,
 )
@@ -124,15 +125,7 @@ def test_leaderboard_click_whose_answer_was_lost_is_sent_again_and_counted_once(
     ann, bob = open_pair(person, board)
     keys: list[str | None] = []
 
-    def lose_first_answer(route: Route) -> None:
-        keys.append(route.request.headers.get("idempotency-key"))
-        if len(keys) == 1:
-            route.fetch()  # reaches the server, which counts the click
-            route.abort("connectionreset")  # but the page never hears back
-        else:
-            route.continue_()
-
-    ann.page.route("**/score-add/", lose_first_answer)
+    ann.page.route("**/score-add/", losing_first_answer(keys))
     # The first send has no answer; the one that has is the retry's.
     with ann.page.expect_response(lambda r: r.url.endswith("/score-add/")) as retried:
         ann.plus("Guido").click()
