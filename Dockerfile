@@ -12,17 +12,19 @@ WORKDIR /app
 # Dependencies first, from pyproject.toml alone, so that a code change does not
 # reinstall them: install the project with empty packages, then drop it.
 COPY pyproject.toml README.md ./
-RUN mkdir chatdemo chat leaderboard \
-    && touch chatdemo/__init__.py chat/__init__.py leaderboard/__init__.py \
+# The packages are pyproject.toml's [tool.setuptools] packages.
+RUN packages="chatdemo chat leaderboard realtime idempotency" \
+    && for p in $packages; do mkdir "$p" && touch "$p/__init__.py"; done \
     && pip install . \
     && pip uninstall -y chatdemo \
-    && rm -rf chatdemo chat leaderboard build *.egg-info
+    && rm -rf $packages build *.egg-info
 
 COPY manage.py ./
 COPY chatdemo ./chatdemo
 COPY chat ./chat
 COPY leaderboard ./leaderboard
 COPY realtime ./realtime
+COPY idempotency ./idempotency
 COPY templates ./templates
 COPY static ./static
 

@@ -13,6 +13,7 @@ and a recovered publish end to end.
 from __future__ import annotations
 
 import re
+import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,9 +171,13 @@ def test_dockerfile_collects_static_and_serves_the_app_on_the_routed_port() -> N
     assert argv[argv.index("--port") + 1] == "8000" == deployconf.APP_ORIGIN.split(":")[1]
     assert argv[argv.index("--host") + 1] == "0.0.0.0"  # noqa: S104
     assert "USER app" in instructions
-    paths = ("manage.py", "chatdemo", "chat", "leaderboard", "realtime", "templates", "static")
-    for path in paths:
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]
+    for path in ("manage.py", "templates", "static", *packages):
         assert any(line.split()[:2] == ["COPY", path] for line in instructions), path
+    # The dependency layer installs the project with every package present, empty.
+    assert f'packages="{" ".join(packages)}"' in "\n".join(lines)
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
