@@ -7,8 +7,7 @@ the repo's own ``pushpin.conf`` and the app as production runs it.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -85,8 +84,7 @@ class Stack:
     def start(self) -> Self:
         """Start the apps, the publisher, then Pushpin (its readiness check goes through
         the app); if one fails to start, stop what did and raise."""
-        workdir = self.workdir
-        workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             for app in self.apps:
                 app.start()
@@ -123,13 +121,3 @@ class Stack:
             parts.append(f"--- pushpin-handler\n{self.pushpin.log()[-4000:]}")
             parts.append(f"--- pushpin-proxy\n{self.pushpin.log('pushpin-proxy')[-4000:]}")
         return "\n".join(parts)
-
-
-@contextlib.contextmanager
-def running(stack: Stack) -> Iterator[Stack]:
-    """``stack``, started, and stopped afterwards."""
-    stack.start()
-    try:
-        yield stack
-    finally:
-        stack.stop()
