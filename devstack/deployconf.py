@@ -27,7 +27,7 @@ from devstack import ROOT
 from devstack.pushpin import PUSHPIN_CONF, read_config
 
 DEPLOY_DIR = ROOT / "deploy" / "pushpin"
-APP_ORIGIN = "app:8000"  # the compose service and the port the Dockerfile's daphne binds
+APP_ORIGIN = "app:8000"  # the compose service and the port the Dockerfile's app server binds
 HEADER = (
     "# Generated from the repo's pushpin.conf by `python -m devstack.deployconf`;\n"
     "# edit pushpin.conf and re-run that, not this file. docker-compose.yml mounts\n"

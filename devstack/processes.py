@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,22 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-INSTALL_HINT = {
-    "pushpin": "Pushpin is not installed. On Debian/Ubuntu: sudo apt-get install -y pushpin",
-    "zurl": "zurl (installed with Pushpin) is missing. On Debian/Ubuntu: sudo apt-get install -y pushpin",
-    "condure": "condure (installed with Pushpin) is missing. On Debian/Ubuntu: sudo apt-get install -y pushpin",
-}
-
 
 class StackError(RuntimeError):
     """A component of the stack is missing or did not start."""
-
-
-def require_binary(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise StackError(INSTALL_HINT.get(name, f"{name} is not on PATH"))
-    return path
 
 
 # Below Linux's ephemeral range (32768-60999), so that no outgoing connection

@@ -7,6 +7,7 @@ comes from the file, so `make run`, the tests and the benchmarks all run it.
 from __future__ import annotations
 
 import configparser
+import shutil
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ from devstack.processes import (
     free_port,
     http_ok,
     port_open,
-    require_binary,
     wait_until,
 )
 
@@ -27,6 +27,20 @@ PUSHPIN_CONF = ROOT / "pushpin.conf"
 
 # pushpin.conf values by section, set on top of the file (``--pushpin-set`` in bench/).
 Overrides = Mapping[str, Mapping[str, str]]
+
+
+INSTALL_HINT = {
+    "pushpin": "Pushpin is not installed. On Debian/Ubuntu: sudo apt-get install -y pushpin",
+    "zurl": "zurl (installed with Pushpin) is missing. On Debian/Ubuntu: sudo apt-get install -y pushpin",
+    "condure": "condure (installed with Pushpin) is missing. On Debian/Ubuntu: sudo apt-get install -y pushpin",
+}
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise StackError(INSTALL_HINT.get(name, f"{name} is not on PATH"))
+    return path
 
 
 @dataclass(frozen=True)

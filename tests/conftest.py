@@ -3,7 +3,7 @@
 Unit tests run the publisher in this process and record what it would publish
 (``published``); they need PostgreSQL and nothing else (``make unit``).
 Integration tests run against the real things: a Pushpin (with zurl) started
-from the repo's pushpin.conf on free ports, the app under daphne against the
+from the repo's pushpin.conf on free ports, the app under granian (chatdemo.serve) against the
 test database, and PostgreSQL. Browser tests (``e2e``) add Debian's Chromium.
 A test that uses the ``stack`` or ``browser`` fixture is marked so by itself.
 When the selected tests need a component that is missing, the run fails at
