@@ -6,7 +6,7 @@
     python -m bench --pushpin-set handler.message_rate=2500   # try a pushpin.conf value
 
 Each scenario starts its own stack (Pushpin from the repo's pushpin.conf, the
-app under daphne, its own PostgreSQL database) on free ports, drives it from
+app under granian (chatdemo.serve), its own PostgreSQL database) on free ports, drives it from
 separate load processes, and writes ``<out>/<scenario>.json``. The tables are
 printed and written to ``<out>/tables.md``; the latency plot to
 ``<out>/latency.png``.
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECTION.KEY=VALUE",
         help="override a pushpin.conf value for this run (recorded in the results)",
     )
-    parser.add_argument("--app-processes", type=int, default=1, help="daphne processes")
+    parser.add_argument("--app-processes", type=int, default=1, help="app server processes")
     parser.add_argument(
         "--subscribers",
         type=int,

@@ -1,7 +1,7 @@
 """`make bench` at smoke size: it runs, and it counts every delivery correctly.
 
 Times are never asserted here (they belong to docs/BENCHMARKS.md); only that
-each scenario ran end to end through real Pushpin, daphne and PostgreSQL, and
+each scenario ran end to end through real Pushpin, granian and PostgreSQL, and
 that what was sent is exactly what every subscriber received.
 """
 

@@ -1,4 +1,4 @@
-"""The chat end to end: real Pushpin, the app under daphne, PostgreSQL."""
+"""The chat end to end: real Pushpin, the app under granian, PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The production settings, exercised in real processes with a production environment.
 
-Each test starts ``manage.py`` or daphne in a subprocess, because settings are
+Each test starts ``manage.py`` or the app server in a subprocess, because settings are
 read once at import: the test process itself runs with the test settings.
 """
 
@@ -143,14 +143,14 @@ def test_bad_production_env_stops_startup_naming_the_variable(
     assert f"ImproperlyConfigured: {message}" in result.stderr
 
 
-# --- the app under daphne with production settings -----------------------------------
+# --- the app under granian with production settings -----------------------------------
 
 
 @pytest.fixture(scope="module")
 def production_app(
     django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AppServer]:
-    """collectstatic into a temp STATIC_ROOT (as the Dockerfile does), then daphne."""
+    """collectstatic into a temp STATIC_ROOT (as the Dockerfile does), then the app server."""
     static_root = tmp_path_factory.mktemp("static")
     db = django_settings.DATABASES["default"]
     env = production_env(

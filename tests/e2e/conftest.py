@@ -1,7 +1,7 @@
 """Browser fixtures: Debian's Chromium, driven by Playwright, through the real stack.
 
 Every page is loaded through the session's Pushpin (``stack.url``) from the app
-under daphne against the test database, exactly as a user's browser would.
+under granian against the test database, exactly as a user's browser would.
 Each person gets a separate browser context (own cookies, own network), so a
 test with people A and B behaves like two people on two machines.
 

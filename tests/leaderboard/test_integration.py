@@ -1,4 +1,4 @@
-"""The leaderboard end to end: real Pushpin, the app under daphne, PostgreSQL."""
+"""The leaderboard end to end: real Pushpin, the app under granian, PostgreSQL."""
 
 from __future__ import annotations
 
