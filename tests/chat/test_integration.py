@@ -12,7 +12,6 @@ from django.db import transaction
 
 from chat.services import message_post
 from devstack.servers import AppServer
-from devstack.sse import Subscriber
 from realtime import channels as realtime
 from tests.conftest import Stack, Subscribers, post_unpublished
 
@@ -26,11 +25,9 @@ def post(client: httpx.Client, room: str, author: str, text: str) -> dict[str, A
 
 
 def test_events_through_pushpin_are_held_by_the_proxy(
-    live_db: Stack, room: str, subscribers: list
+    live_db: Stack, room: str, subscribers: Subscribers
 ) -> None:
-    sub = live_db.subscribe(f"/rooms/{room}/events/")
-    subscribers.append(sub)
-    sub.wait_open()
+    [sub] = subscribers.open(f"{live_db.url}/rooms/{room}/events/")
     assert sub.status == 200
     assert sub.response_headers is not None
     assert sub.response_headers["content-type"].startswith("text/event-stream")
@@ -69,11 +66,9 @@ def test_concurrent_posts_reach_every_subscriber_once_in_id_order(
 
 
 def test_resume_with_last_event_id_delivers_exactly_the_missed(
-    live_db: Stack, client_http: httpx.Client, room: str, subscribers: list
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: Subscribers
 ) -> None:
-    first = live_db.subscribe(f"/rooms/{room}/events/")
-    subscribers.append(first)
-    first.wait_open()
+    [first] = subscribers.open(f"{live_db.url}/rooms/{room}/events/")
     sent = [post(client_http, room, "Ann", f"m{i}") for i in range(3)]
     seen = first.wait_count("message", 3)
     resume_from = seen[1].id  # as if the client dropped after the second message
@@ -92,7 +87,7 @@ def test_resume_with_last_event_id_delivers_exactly_the_missed(
 
 
 def test_resume_from_unknown_event_gets_stream_reset(
-    live_db: Stack, room: str, subscribers: list
+    live_db: Stack, room: str, subscribers: Subscribers
 ) -> None:
     with transaction.atomic():
         message_post(room=room, author="Ann", text="one")
@@ -104,7 +99,7 @@ def test_resume_from_unknown_event_gets_stream_reset(
 
 
 def test_history_resume_point_then_stream_has_no_gap_or_duplicate(
-    live_db: Stack, client_http: httpx.Client, room: str, subscribers: list
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: Subscribers
 ) -> None:
     post(client_http, room, "Ann", "before")
     history = client_http.get(f"/rooms/{room}/messages/").json()
@@ -118,11 +113,9 @@ def test_history_resume_point_then_stream_has_no_gap_or_duplicate(
 
 
 def test_rolled_back_transaction_publishes_nothing(
-    live_db: Stack, client_http: httpx.Client, room: str, subscribers: list
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: Subscribers
 ) -> None:
-    sub = live_db.subscribe(f"/rooms/{room}/events/")
-    subscribers.append(sub)
-    sub.wait_open()
+    [sub] = subscribers.open(f"{live_db.url}/rooms/{room}/events/")
     with pytest.raises(RuntimeError), transaction.atomic():
         message_post(room=room, author="Ann", text="rolled back")
         raise RuntimeError("abort")
@@ -138,13 +131,11 @@ def test_rolled_back_transaction_publishes_nothing(
 
 
 def test_failed_publish_is_recovered_from_the_database(
-    live_db: Stack, room: str, subscribers: list
+    live_db: Stack, room: str, subscribers: Subscribers
 ) -> None:
     """A committed message whose publish never reaches Pushpin is still delivered:
     the next publish's prev-id reveals the gap and Pushpin fetches it from the app."""
-    sub = live_db.subscribe(f"/rooms/{room}/events/")
-    subscribers.append(sub)
-    sub.wait_open()
+    [sub] = subscribers.open(f"{live_db.url}/rooms/{room}/events/")
     lost = post_unpublished(live_db.publisher, room, "publish lost")
     with transaction.atomic():
         message_post(room=room, author="Ann", text="next")
@@ -154,11 +145,9 @@ def test_failed_publish_is_recovered_from_the_database(
 
 
 def test_pushpin_restart_client_resumes_without_loss(
-    live_db: Stack, client_http: httpx.Client, room: str, subscribers: list
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: Subscribers
 ) -> None:
-    sub = live_db.subscribe(f"/rooms/{room}/events/")
-    subscribers.append(sub)
-    sub.wait_open()
+    [sub] = subscribers.open(f"{live_db.url}/rooms/{room}/events/")
     first = post(client_http, room, "Ann", "before restart")
     [seen] = sub.wait_count("message", 1)
     live_db.pushpin.restart()
@@ -180,11 +169,11 @@ def test_malformed_last_event_id_through_pushpin_is_400(
     assert response.json()["field"] == "Last-Event-ID"
 
 
-def test_direct_stream_without_proxy(direct_app: AppServer, room: str, subscribers: list) -> None:
+def test_direct_stream_without_proxy(
+    direct_app: AppServer, room: str, subscribers: Subscribers
+) -> None:
     """With no proxy configured, the app streams SSE itself over ASGI."""
-    sub = Subscriber(f"{direct_app.url}/rooms/{room}/events/")
-    subscribers.append(sub)
-    sub.wait_open()
+    [sub] = subscribers.open(f"{direct_app.url}/rooms/{room}/events/")
     with httpx.Client(base_url=direct_app.url, timeout=10) as client:
         message = post(client, room, "Ann", "direct")
     [event] = sub.wait_count("message", 1)
@@ -193,14 +182,12 @@ def test_direct_stream_without_proxy(direct_app: AppServer, room: str, subscribe
 
 @pytest.mark.parametrize("name", ["café.talk", "a:b,c", "what? #1 100%"])
 def test_room_with_any_printable_name_streams_and_resumes_through_pushpin(
-    live_db: Stack, client_http: httpx.Client, room: str, subscribers: list, name: str
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: Subscribers, name: str
 ) -> None:
     """Such names are percent-encoded in URLs and hashed in channel names and ids."""
     name = f"{room} {name}"
     path = f"/rooms/{quote(name)}"
-    first = live_db.subscribe(f"{path}/events/")
-    subscribers.append(first)
-    first.wait_open()
+    [first] = subscribers.open(f"{live_db.url}{path}/events/")
     sent = [post(client_http, quote(name), "Ann", f"m{i}") for i in range(2)]
     seen = first.wait_count("message", 2)
     assert [e.json() for e in seen] == sent

@@ -19,10 +19,10 @@ from django.db import transaction
 from chat.services import message_post
 from devstack.processes import StackError
 from devstack.pushpin import Pushpin, PushpinPorts
-from devstack.sse import Subscriber
 from devstack.stack import READY_PATH
 from tests.conftest import (
     Stack,
+    Subscribers,
     publishing_to,
     recovery_fetches,
     wait_first_recovery_fetch,
@@ -54,11 +54,9 @@ def dropping_pushpin(live_db: Stack, tmp_path: Path) -> Iterator[Pushpin]:
 
 
 def test_delivery_dropped_over_message_hwm_is_recovered_from_the_database(
-    dropping_pushpin: Pushpin, room: str, subscribers: list
+    dropping_pushpin: Pushpin, room: str, subscribers: Subscribers
 ) -> None:
-    sub = Subscriber(f"{dropping_pushpin.url}/rooms/{room}/events/")
-    subscribers.append(sub)
-    sub.wait_open()
+    [sub] = subscribers.open(f"{dropping_pushpin.url}/rooms/{room}/events/")
     wait_first_recovery_fetch(dropping_pushpin, room)
     assert recovery_fetches(dropping_pushpin, room) == 1
 

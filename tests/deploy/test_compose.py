@@ -28,9 +28,8 @@ from chat.services import message_post
 from devstack import ROOT, deployconf
 from devstack.processes import Process, http_ok, port_open, wait_until
 from devstack.pushpin import PUSHPIN_CONF, PushpinPorts, read_config
-from devstack.sse import Subscriber
 from devstack.stack import READY_PATH
-from tests.conftest import Stack, post_unpublished, publishing_to
+from tests.conftest import Stack, Subscribers, post_unpublished, publishing_to
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -253,15 +252,13 @@ def container_pushpin(
 def test_container_pushpin_conf_carries_chat_and_recovers_a_lost_publish(
     live_db: Stack,
     container_pushpin: tuple[str, str],
-    subscribers: list,
+    subscribers: Subscribers,
     tmp_path: Path,
 ) -> None:
     url, grip_url = container_pushpin
     with publishing_to(live_db, grip_url, tmp_path) as publisher:
         room = f"t-{uuid.uuid4().hex[:12]}"
-        sub = Subscriber(f"{url}/rooms/{room}/events/")
-        subscribers.append(sub)
-        sub.wait_open()
+        [sub] = subscribers.open(f"{url}/rooms/{room}/events/")
         assert sub.response_headers is not None
         assert not [h for h in sub.response_headers if h.startswith("grip-")]
 

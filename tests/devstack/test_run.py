@@ -29,7 +29,7 @@ from psycopg import sql
 from devstack import ROOT
 from devstack.processes import free_port, free_port_block, port_open, wait_until
 from devstack.sse import Subscriber
-from tests.conftest import environ_without_settings
+from tests.conftest import Subscribers, environ_without_settings
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +118,7 @@ def _devserver_env(tmp_path: Path, database_url: str) -> dict[str, str]:
 @pytest.mark.parametrize("pushpin", [True, False], ids=["pushpin", "no-pushpin"])
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
 def test_devserver_runs_chat_and_leaderboard_in_every_combination(
-    database: str, pushpin: bool, devserver_db: str, tmp_path: Path, subscribers: list
+    database: str, pushpin: bool, devserver_db: str, tmp_path: Path, subscribers: Subscribers
 ) -> None:
     dead_port = free_port()
     empty_bin = tmp_path / "bin"
@@ -159,9 +159,7 @@ def test_devserver_runs_chat_and_leaderboard_in_every_combination(
 
         base = url.replace("localhost", "127.0.0.1").rstrip("/")
         room = f"t-{uuid.uuid4().hex[:12]}"
-        sub = Subscriber(f"{base}/rooms/{room}/events/")
-        subscribers.append(sub)
-        sub.wait_open()
+        [sub] = subscribers.open(f"{base}/rooms/{room}/events/")
         # Sent twice with one Idempotency-Key (on SQLite too): stored once.
         for _ in range(2):
             posted = httpx.post(
@@ -245,7 +243,7 @@ def _check_concurrent_chat_posts(base: str, room: str, sub: Subscriber) -> None:
     assert [e.id for e in events] == [f"room-{room}:{n}" for n in range(1, 22)]
 
 
-def _check_leaderboard(base: str, server: DevServer, subscribers: list) -> None:
+def _check_leaderboard(base: str, server: DevServer, subscribers: Subscribers) -> None:
     """The seeded board: a score-add reaches a subscriber of the board's stream."""
     [seeded] = [line for line in server.lines if line.startswith("demo data ready: leaderboard ")]
     board_id = int(seeded.split()[4])

@@ -14,7 +14,7 @@ from chat.services import message_post
 from devstack.processes import wait_until
 from devstack.servers import PublisherServer
 from devstack.sse import Subscriber
-from tests.conftest import Stack, publisher_paused
+from tests.conftest import Stack, Subscribers, publisher_paused
 
 pytestmark = pytest.mark.integration
 
@@ -23,15 +23,13 @@ def numbers(sub: Subscriber) -> list[int]:
     return [int((e.id or "").rpartition(":")[2]) for e in sub.of_type("message")]
 
 
-def open_stream(stack: Stack, room: str, subscribers: list[Subscriber]) -> Subscriber:
-    sub = stack.subscribe(f"/rooms/{room}/events/")
-    subscribers.append(sub)
-    sub.wait_open()
+def open_stream(stack: Stack, room: str, subscribers: Subscribers) -> Subscriber:
+    [sub] = subscribers.open(f"{stack.url}/rooms/{room}/events/")
     return sub
 
 
 def test_an_open_transaction_is_published_only_once_it_commits(
-    live_db: Stack, room: str, subscribers: list[Subscriber]
+    live_db: Stack, room: str, subscribers: Subscribers
 ) -> None:
     sub = open_stream(live_db, room, subscribers)
     with transaction.atomic():
@@ -44,7 +42,7 @@ def test_an_open_transaction_is_published_only_once_it_commits(
 
 
 def test_a_second_publisher_waits_and_takes_over_when_the_first_is_killed(
-    live_db: Stack, room: str, subscribers: list[Subscriber], tmp_path: Path
+    live_db: Stack, room: str, subscribers: Subscribers, tmp_path: Path
 ) -> None:
     sub = open_stream(live_db, room, subscribers)
     standby = PublisherServer(env=live_db.env, log_path=tmp_path / "standby.log")
@@ -80,7 +78,7 @@ def test_a_second_publisher_waits_and_takes_over_when_the_first_is_killed(
 
 
 def test_a_publisher_killed_under_load_is_restarted_without_a_gap_or_a_repeat(
-    live_db: Stack, room: str, subscribers: list[Subscriber]
+    live_db: Stack, room: str, subscribers: Subscribers
 ) -> None:
     subs = [open_stream(live_db, room, subscribers) for _ in range(5)]
     total = 300
