@@ -35,6 +35,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -205,33 +207,37 @@ class Writer:
             time.sleep(0.2)
 
 
-def run(
-    database_url: str,
-    messages: int,
-    rate: float,
-    subscribers: int,
-    retries: str,
-    drop_every: int,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Load:
+    """The fault run's traffic (see the module and ``main``'s options)."""
+
+    messages: int
+    rate: float
+    subscribers: int
+    retries: str
+    drop_every: int
+
+
+@contextlib.contextmanager
+def running_app(database_url: str, name: str, **options: Any) -> Iterator[tuple[Target, Path]]:
+    """A fresh database and the app's stack (``bench.stacks.start_app``) for one run."""
     prepare_database(database_url)
-    workdir = Path(tempfile.mkdtemp(prefix="faults-"))
-    target = start_app(workdir, database_url=database_url)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    target = start_app(workdir, database_url=database_url, **options)
     try:
-        return _run(target, database_url, messages, rate, subscribers, retries, drop_every, workdir)
+        yield target, workdir
     finally:
         target.stop()
 
 
-def _run(
-    target: Target,
-    database_url: str,
-    messages: int,
-    rate: float,
-    subscribers: int,
-    retries: str,
-    drop_every: int,
-    workdir: Path,
-) -> dict[str, Any]:
+def run(database_url: str, load: Load) -> dict[str, Any]:
+    with running_app(database_url, "faults") as (target, workdir):
+        return _run(target, database_url, load, workdir)
+
+
+def _run(target: Target, database_url: str, load: Load, workdir: Path) -> dict[str, Any]:
+    messages, rate, subscribers = load.messages, load.rate, load.subscribers
+    retries, drop_every = load.retries, load.drop_every
     assert target.pushpin is not None and target.publisher is not None
     port = target.pushpin.ports.http
     app = target.apps[0]
@@ -397,18 +403,8 @@ def _run(
 def flood(database_url: str, pool_size: int, posters: int, seconds: float) -> dict[str, Any]:
     """``posters`` threads post without pause for ``seconds`` to the app with no proxy in
     front (ASGI: a thread per request in flight), with this pool size (0: none)."""
-    prepare_database(database_url)
-    workdir = Path(tempfile.mkdtemp(prefix="flood-"))
-    target = start_app(
-        workdir,
-        database_url=database_url,
-        proxy=False,
-        app_env={"DATABASE_POOL_MAX_SIZE": str(pool_size)},
-    )
-    url = f"{target.apps[0].url}/rooms/flood-{uuid.uuid4().hex[:6]}/messages/"
     answers: collections.Counter[str] = collections.Counter()
     lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
 
     def poster(n: int) -> None:
         with httpx.Client(timeout=60) as client:
@@ -422,14 +418,15 @@ def flood(database_url: str, pool_size: int, posters: int, seconds: float) -> di
                 with lock:
                     answers[outcome] += 1
 
-    try:
+    pool = {"DATABASE_POOL_MAX_SIZE": str(pool_size)}
+    with running_app(database_url, "flood", proxy=False, app_env=pool) as (target, _):
+        url = f"{target.apps[0].url}/rooms/flood-{uuid.uuid4().hex[:6]}/messages/"
+        stop_at = time.monotonic() + seconds
         threads = [threading.Thread(target=poster, args=(n,)) for n in range(posters)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-    finally:
-        target.stop()
     return {
         "posters": posters,
         "seconds": seconds,
@@ -460,14 +457,8 @@ def main() -> int:
             for size in (0, 10)
         }
     else:
-        result = run(
-            args.database_url,
-            args.messages,
-            args.rate,
-            args.subscribers,
-            args.retries,
-            args.drop_every,
-        )
+        load = Load(args.messages, args.rate, args.subscribers, args.retries, args.drop_every)
+        result = run(args.database_url, load)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -58,45 +58,76 @@ class SSEEvent:
 
 
 class Subscriber:
-    """Subscribe to ``url`` and collect its events until :meth:`close`."""
+    """Subscribe to ``url`` and collect its events until :meth:`close`.
 
-    def __init__(self, url: str, headers: Mapping[str, str] | None = None) -> None:
+    With ``reconnect``, it behaves as a browser's EventSource does when a stream
+    ends: it connects again, with the ``Last-Event-ID`` of the last event it got
+    (``reconnects`` counts how often). Pushpin may end a held stream on its own
+    (its handler cancels a session whose messages from condure arrive out of
+    sequence, seen here when 100 streams open at once); what must hold is that
+    the events, across reconnects, come once each and in order.
+    """
+
+    RECONNECT_DELAY = 0.2
+
+    def __init__(
+        self, url: str, headers: Mapping[str, str] | None = None, *, reconnect: bool = False
+    ) -> None:
         self.url = url
         self.headers = {"Accept": "text/event-stream", **(headers or {})}
+        self.reconnect = reconnect
+        self.reconnects = 0
         self.events: list[SSEEvent] = []
+        self.last_id: str | None = None
         self.status: int | None = None
         self.response_headers: dict[str, str] | None = None
         self.error: BaseException | None = None
         self.closed = False
+        self._stopping = False
         self._cond = threading.Condition()
         parts = urlsplit(url)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port
         self._path = parts.path + (f"?{parts.query}" if parts.query else "")
-        self._conn = http.client.HTTPConnection(
-            parts.hostname or "127.0.0.1", parts.port, timeout=10
-        )
+        self._conn = http.client.HTTPConnection(self._host, self._port, timeout=10)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            self._conn.request("GET", self._path, headers=dict(self.headers))
-            response = self._conn.getresponse()
-            if self._conn.sock is not None:
-                self._conn.sock.settimeout(None)  # a stream may be idle for long
-            with self._cond:
-                self.status = response.status
-                self.response_headers = {k.lower(): v for k, v in response.getheaders()}
-                self._cond.notify_all()
-            for event, event_id, data in read_events(response.readline):
-                if data:
-                    self._append(SSEEvent(event, "\n".join(data), event_id))
+            while self._follow() and self.reconnect and not self._stopping:
+                time.sleep(self.RECONNECT_DELAY)
+                with self._cond:
+                    if self._stopping:
+                        break
+                    self.reconnects += 1
+                    self._conn = http.client.HTTPConnection(self._host, self._port, timeout=10)
         except BaseException as exc:
-            if not self.closed:
+            if not self._stopping:
                 self.error = exc
         finally:
             with self._cond:
                 self.closed = True
                 self._cond.notify_all()
+
+    def _follow(self) -> bool:
+        """Read one connection's stream to its end; whether it was a stream (a 200)."""
+        headers = dict(self.headers)
+        if self.last_id is not None:
+            headers["Last-Event-ID"] = self.last_id
+        self._conn.request("GET", self._path, headers=headers)
+        response = self._conn.getresponse()
+        if self._conn.sock is not None:
+            self._conn.sock.settimeout(None)  # a stream may be idle for long
+        with self._cond:
+            self.status = response.status
+            self.response_headers = {k.lower(): v for k, v in response.getheaders()}
+            self._cond.notify_all()
+        for event, event_id, data in read_events(response.readline):
+            if event_id:
+                self.last_id = event_id
+            if data:
+                self._append(SSEEvent(event, "\n".join(data), event_id))
+        return response.status == 200
 
     def _append(self, event: SSEEvent) -> None:
         with self._cond:
@@ -140,6 +171,7 @@ class Subscriber:
     def close(self) -> None:
         """Drop the connection at once (shutdown unblocks the reader thread)."""
         with self._cond:
+            self._stopping = True
             self.closed = True
         sock = self._conn.sock
         if sock is not None:

@@ -105,8 +105,10 @@ class Stack:
         for app in self.apps:
             app.stop()
 
-    def subscribe(self, path: str, headers: dict[str, str] | None = None) -> Subscriber:
-        return Subscriber(self.url + path, headers)
+    def subscribe(
+        self, path: str, headers: dict[str, str] | None = None, *, reconnect: bool = False
+    ) -> Subscriber:
+        return Subscriber(self.url + path, headers, reconnect=reconnect)
 
     def logs(self) -> str:
         """The end of every log, for a failing test's message."""

@@ -5,7 +5,8 @@ Pushpin shares in-flight recovery requests between sessions by path and
 Grip-Last. An answer that depends on anything else (a cursor in the next
 link's query) would be handed to the wrong session: a repeat or a skip. Here
 100 raw subscribers follow one room while 8 writers post to it at once, and
-each subscriber's event ids must rise by exactly 1, from the first to the last.
+each subscriber's event ids must rise by exactly 1, from the first to the last,
+across any reconnect (devstack.sse.Subscriber's ``reconnect``, as EventSource).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def test_under_ingest_every_subscriber_sees_each_event_once_in_order(
     paged_stack: Stack, room: str, subscribers: list[Subscriber]
 ) -> None:
     for _ in range(SUBSCRIBERS):
-        subscribers.append(paged_stack.subscribe(f"/rooms/{room}/events/"))
+        # As EventSource: a stream that Pushpin ends is resumed with Last-Event-ID.
+        subscribers.append(paged_stack.subscribe(f"/rooms/{room}/events/", reconnect=True))
     for sub in subscribers:
         sub.wait_open(timeout=30)
     with concurrent.futures.ThreadPoolExecutor(WRITERS) as pool:
@@ -68,5 +70,9 @@ def test_under_ingest_every_subscriber_sees_each_event_once_in_order(
     expected = list(range(1, total + 2))
     for sub in subscribers:
         sub.wait_for(lambda s: total + 1 in numbers(s), timeout=60, what="the last message")
-    wrong = {i: numbers(s) for i, s in enumerate(subscribers) if numbers(s) != expected}
+    wrong = {
+        i: (numbers(s), f"{s.reconnects} reconnects")
+        for i, s in enumerate(subscribers)
+        if numbers(s) != expected
+    }
     assert wrong == {}, paged_stack.logs()
