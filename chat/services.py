@@ -9,8 +9,11 @@ from realtime import log
 from realtime.channels import room_channel
 
 
-def message_post(*, room: str, author: str, text: str) -> Message:
+def message_post(*, room: str, author: object, text: object) -> Message:
     """Validate and store a message; publish its ``message`` event after commit.
+
+    ``author`` and ``text`` are taken as they came (a form field, a JSON value,
+    a command-line argument) and checked here, the one place that does.
 
     The message and its event (channel ``room-<room>``) are written in one
     transaction: if it rolls back, neither exists and nothing is published.

@@ -104,7 +104,8 @@ def posted_fields(request: HttpRequest) -> dict[str, Any]:
     except MultiPartParserError:
         raise FieldError("body", "is not valid multipart/form-data") from None
     except (BadRequest, SuspiciousOperation) as error:
-        # Too many fields or files, a form that is not UTF-8.
+        # Too many fields or files (a form that is not UTF-8 never gets here:
+        # chatdemo.errors refuses it before anything parses it).
         raise FieldError("body", str(error) or "cannot be parsed") from None
     raise FieldError(
         "Content-Type",

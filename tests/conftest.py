@@ -99,6 +99,15 @@ def environ_without_settings() -> dict[str, str]:
     }
 
 
+def postgres_url(*, user: str | None = None, name: str | None = None) -> str:
+    """A URL of this run's PostgreSQL: its test database (or ``name``), as its user (or ``user``)."""
+    db = django_settings.DATABASES["default"]
+    return (
+        f"postgres://{user or db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{name or db['NAME']}"
+    )
+
+
 Published = list[tuple[str, str, Any]]
 Drain = Callable[[], Published]
 
@@ -152,10 +161,7 @@ class Stack(devstack.stack.Stack):
     def __init__(
         self, workdir: Path, app_count: int = 1, app_env: dict[str, str] | None = None
     ) -> None:
-        db = django_settings.DATABASES["default"]
-        self.database_url = (
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
+        self.database_url = postgres_url()
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "chatdemo.settings",

@@ -119,7 +119,6 @@
 
   function outboxItem(text) {
     const li = render({ from: config.nickname, text }, "Sending…");
-    li.classList.add("mine"); // whatever the nickname, it is ours
     outbox.append(li);
     return li;
   }

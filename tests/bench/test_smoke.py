@@ -19,6 +19,7 @@ from django.conf import settings
 from psycopg import sql
 
 from devstack import ROOT
+from tests.conftest import postgres_url
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +32,7 @@ def bench_database_name() -> str:
 
 
 def bench_database_url() -> str:
-    db = settings.DATABASES["default"]
-    return (
-        f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-        f"/{bench_database_name()}"
-    )
+    return postgres_url(name=bench_database_name())
 
 
 def drop_bench_database() -> None:

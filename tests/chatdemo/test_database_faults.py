@@ -23,6 +23,7 @@ from django.conf import settings as django_settings
 from chat.models import Message
 from devstack.processes import StackError, free_port
 from devstack.servers import AppServer
+from tests.conftest import postgres_url
 
 pytestmark = pytest.mark.integration
 
@@ -44,11 +45,6 @@ def _app(tmp_path: Path, database_url: str, **env: str) -> AppServer:
         return app.start()
     except StackError as error:
         pytest.fail(str(error), pytrace=False)
-
-
-def _admin_url() -> str:
-    db = django_settings.DATABASES["default"]
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -109,13 +105,12 @@ def test_healthz_names_the_database_as_down(unreachable_app: AppServer) -> None:
 def one_connection_role(transactional_db: None) -> Iterator[str]:
     """A database URL whose role PostgreSQL lets hold one connection at a time."""
     role = f"{django_settings.DATABASES['default']['NAME']}_one_connection"
-    with psycopg.connect(_admin_url(), autocommit=True) as admin:
+    with psycopg.connect(postgres_url(), autocommit=True) as admin:
         admin.execute(f'DROP ROLE IF EXISTS "{role}"')
         admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 1')
         admin.execute(f'GRANT pg_read_all_data, pg_write_all_data TO "{role}"')
-    db = django_settings.DATABASES["default"]
-    yield f"postgres://{role}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    with psycopg.connect(_admin_url(), autocommit=True) as admin:
+    yield postgres_url(user=role)
+    with psycopg.connect(postgres_url(), autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", [role]
         )

@@ -18,12 +18,11 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from django.conf import settings as django_settings
 
 from devstack import ROOT
 from devstack.processes import free_port
 from devstack.servers import AppServer
-from tests.conftest import environ_without_settings
+from tests.conftest import environ_without_settings, postgres_url
 
 HOST = "chat.example.com"
 SERVICE_ID = "SVC0123456789"
@@ -152,11 +151,10 @@ def production_app(
 ) -> Iterator[AppServer]:
     """collectstatic into a temp STATIC_ROOT (as the Dockerfile does), then the app server."""
     static_root = tmp_path_factory.mktemp("static")
-    db = django_settings.DATABASES["default"]
     env = production_env(
         DJANGO_STATIC_ROOT=str(static_root),
         DJANGO_ALLOWED_HOSTS=f"{HOST},127.0.0.1",
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        DATABASE_URL=postgres_url(),
         GRIP_URL="",  # Fastly is not reachable from here; the direct mode has the same headers
     )
     result = manage("collectstatic", "--no-input", "-v", "0", env=env)
