@@ -13,13 +13,14 @@ WORKDIR /app
 # reinstall them: install the project with empty packages, then drop it.
 COPY pyproject.toml README.md ./
 # The packages are pyproject.toml's [tool.setuptools] packages.
-RUN packages="chatdemo chat leaderboard realtime idempotency" \
+RUN packages="base chatdemo chat leaderboard realtime idempotency" \
     && for p in $packages; do mkdir "$p" && touch "$p/__init__.py"; done \
     && pip install . \
     && pip uninstall -y chatdemo \
     && rm -rf $packages build *.egg-info
 
 COPY manage.py ./
+COPY base ./base
 COPY chatdemo ./chatdemo
 COPY chat ./chat
 COPY leaderboard ./leaderboard

@@ -4,7 +4,7 @@ from chat.models import Message
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(admin.ModelAdmin[Message]):
     list_display = ("id", "room", "author", "created", "text")
     list_filter = ("room",)
     search_fields = ("author", "text")

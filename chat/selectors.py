@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django_eventstream.utils import make_id
-
 from chat.models import Message
 from realtime import log
 from realtime.channels import room_channel
+from realtime.eventstream import resume_id
 
 HISTORY_LIMIT = 50
 
@@ -43,4 +42,4 @@ def room_history(*, room: str, limit: int = HISTORY_LIMIT) -> RoomHistory:
         last = messages[0].event_id
     else:
         last = log.current_id(channel)
-    return RoomHistory(messages=messages, last_event_id=make_id({channel: last}))
+    return RoomHistory(messages=messages, last_event_id=resume_id(channel, last))

@@ -17,7 +17,7 @@ def message_post(*, room: str, author: object, text: object) -> Message:
 
     The message and its event (channel ``room-<room>``) are written in one
     transaction: if it rolls back, neither exists and nothing is published.
-    Raises :class:`chatdemo.http.FieldError` naming the first invalid field.
+    Raises :class:`base.errors.InvalidField` naming the first invalid field.
     """
     room = validate_room(room)
     author = validate_nickname(author)

@@ -1,7 +1,7 @@
 from django.urls import path
 
+from base.http import api_path
 from chat import views
-from chatdemo.http import api_path
 
 app_name = "chat"
 

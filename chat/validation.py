@@ -11,20 +11,13 @@ from __future__ import annotations
 
 import unicodedata
 
-from chatdemo.http import FieldError
+from base.errors import InvalidField
+from base.text import is_control, required_string, validate_display_name
 
 ROOM_MAX_LENGTH = 100
 NICKNAME_MAX_LENGTH = 64
 TEXT_MAX_LENGTH = 5000
 DEFAULT_ROOM = "default"
-
-# Characters that can reorder or hide the text around them.
-_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
-_LINE_BREAKS = {"\u2028", "\u2029"}
-
-
-def _is_control(char: str) -> bool:
-    return unicodedata.category(char) in {"Cc", "Cs"} or char in _BIDI_CONTROLS | _LINE_BREAKS
 
 
 def validate_room(room: object, *, field: str = "room") -> str:
@@ -35,50 +28,32 @@ def validate_room(room: object, *, field: str = "room") -> str:
     refused rather than trimmed: the name in the URL is the room's name.
     """
     if not isinstance(room, str):
-        raise FieldError(field, "must be a string")
+        raise InvalidField(field, "must be a string")
     room = unicodedata.normalize("NFC", room)
     if not room.strip():
-        raise FieldError(field, "must not be blank")
+        raise InvalidField(field, "must not be blank")
     if len(room) > ROOM_MAX_LENGTH:
-        raise FieldError(field, f"must be at most {ROOM_MAX_LENGTH} characters")
+        raise InvalidField(field, f"must be at most {ROOM_MAX_LENGTH} characters")
     if room != room.strip():
-        raise FieldError(field, "must not start or end with a space")
+        raise InvalidField(field, "must not start or end with a space")
     if "/" in room:
-        raise FieldError(field, 'must not contain "/"')
+        raise InvalidField(field, 'must not contain "/"')
     if room in {".", ".."}:
         # Browsers resolve them in URLs: /rooms/../messages/ is /messages/.
-        raise FieldError(field, 'must not be "." or ".."')
-    if any(_is_control(c) for c in room):
-        raise FieldError(field, "must not contain control characters")
+        raise InvalidField(field, 'must not be "." or ".."')
+    if any(is_control(c) for c in room):
+        raise InvalidField(field, "must not contain control characters")
     return room
 
 
-def _required_string(value: object, field: str) -> str:
-    if value is None:
-        raise FieldError(field, "is required")
-    if not isinstance(value, str):
-        raise FieldError(field, "must be a string")
-    stripped = value.strip()
-    if not stripped:
-        raise FieldError(field, "must not be blank")
-    return stripped
-
-
-def validate_nickname(
-    value: object, *, field: str = "from", max_length: int = NICKNAME_MAX_LENGTH
-) -> str:
-    nickname = _required_string(value, field)
-    if len(nickname) > max_length:
-        raise FieldError(field, f"must be at most {max_length} characters")
-    if any(_is_control(c) for c in nickname):
-        raise FieldError(field, "must not contain control characters")
-    return nickname
+def validate_nickname(value: object, *, field: str = "from") -> str:
+    return validate_display_name(value, field=field, max_length=NICKNAME_MAX_LENGTH)
 
 
 def validate_text(value: object, *, field: str = "text") -> str:
-    text = _required_string(value, field).replace("\r\n", "\n").replace("\r", "\n")
+    text = required_string(value, field).replace("\r\n", "\n").replace("\r", "\n")
     if len(text) > TEXT_MAX_LENGTH:
-        raise FieldError(field, f"must be at most {TEXT_MAX_LENGTH} characters")
-    if any(_is_control(c) and c not in "\n\t" for c in text):
-        raise FieldError(field, "must not contain control characters other than newline and tab")
+        raise InvalidField(field, f"must be at most {TEXT_MAX_LENGTH} characters")
+    if any(is_control(c) and c not in "\n\t" for c in text):
+        raise InvalidField(field, "must not contain control characters other than newline and tab")
     return text

@@ -7,6 +7,8 @@ from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.csrf import csrf_exempt
 
+from base.errors import InvalidField
+from base.http import api_view, posted_fields
 from chat import selectors, services
 from chat.validation import (
     DEFAULT_ROOM,
@@ -16,27 +18,23 @@ from chat.validation import (
     validate_nickname,
     validate_room,
 )
-from chatdemo.http import FieldError, allow_methods, field_error_response, posted_fields
 from idempotency.keys import idempotent
 from realtime.channels import room_channel
 from realtime.stream import stream
 
 
 @csrf_exempt  # a public API: curl and the original demo's client post without a session
-@allow_methods("GET", "POST")
+@api_view("GET", "POST")
 @idempotent
 def messages(request: HttpRequest, room: str) -> HttpResponse:
     """GET: the 50 newest messages, newest first. POST: store one message (fields ``from``, ``text``)."""
-    try:
-        room = validate_room(room)
-        if request.method == "POST":
-            fields = posted_fields(request)
-            message = services.message_post(
-                room=room, author=fields.get("from"), text=fields.get("text")
-            )
-            return JsonResponse(selectors.message_payload(message))
-    except FieldError as error:
-        return field_error_response(error)
+    room = validate_room(room)
+    if request.method == "POST":
+        fields = posted_fields(request)
+        message = services.message_post(
+            room=room, author=fields.get("from"), text=fields.get("text")
+        )
+        return JsonResponse(selectors.message_payload(message))
     history = selectors.room_history(room=room)
     return JsonResponse(
         {
@@ -47,14 +45,10 @@ def messages(request: HttpRequest, room: str) -> HttpResponse:
 
 
 @csrf_exempt  # so that a wrong method gets the API's JSON 405, not a CSRF page
-@allow_methods("GET")
+@api_view("GET")
 def events(request: HttpRequest, room: str) -> HttpResponse:
     """The room's ``message`` events as SSE (see realtime.stream)."""
-    try:
-        room = validate_room(room)
-    except FieldError as error:
-        return field_error_response(error)
-    return stream(request, room_channel(room))
+    return stream(request, room_channel(validate_room(room)))
 
 
 def join(request: HttpRequest) -> HttpResponse:
@@ -75,11 +69,11 @@ def _join_or_enter(
     if entering:
         try:
             nickname = validate_nickname(nickname, field="nickname")
-        except FieldError as error:
+        except InvalidField as error:
             errors[error.field] = error.message
         try:
             room = validate_room(room)
-        except FieldError as error:
+        except InvalidField as error:
             errors[error.field] = error.message
         if not errors:
             request.session["nickname"] = nickname
@@ -120,7 +114,7 @@ def room_page(request: HttpRequest, room: str) -> HttpResponse:
     """A room: its recent history, rendered here, then live messages over SSE."""
     try:
         room = validate_room(room)
-    except FieldError:
+    except InvalidField:
         return redirect(reverse("chat:join"))
     nickname = request.session.get("nickname")
     if not nickname:

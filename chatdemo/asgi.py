@@ -1,4 +1,5 @@
-"""ASGI entry point, served by daphne (`daphne chatdemo.asgi:application`).
+"""ASGI entry point: granian serves it when no GRIP proxy is configured (``python -m
+chatdemo.serve``), and ``manage.py runserver`` through daphne.
 
 Channels' ProtocolTypeRouter is the place to add WebSocket routes later; HTTP,
 including the direct SSE stream used when no GRIP proxy is in front, goes to

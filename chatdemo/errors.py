@@ -26,7 +26,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.loader import render_to_string
 
-from chatdemo.http import json_error
+from base.http import json_error
 
 logger = logging.getLogger("chatdemo.errors")
 

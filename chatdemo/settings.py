@@ -12,13 +12,18 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from chatdemo.env import env_bool, env_int, env_list
+from base.env import env_bool, env_int, env_list
 from chatdemo.framing import frame_ancestors_policy
-from chatdemo.gripconf import grip_settings
+from realtime.gripconf import grip_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Django's generic classes (ModelAdmin[Message]) subscriptable at run time, as the
+# strict type checks (make lint) write them.
+django_stubs_ext.monkeypatch()
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -167,7 +172,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# A chat message is at most 2000 characters; no API body needs more than this.
+# A chat message is at most 5,000 characters (chat.validation.TEXT_MAX_LENGTH), which fits
+# even in 4-byte characters percent-encoded; no API body needs more than this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
 # The nickname lives in a signed cookie: no session table, no write per page.
@@ -201,7 +207,7 @@ STORAGES = {
 #
 # Fastly Fanout signs Grip-Sig with ES256: set GRIP_VERIFY_KEY to its public
 # key (PEM or "base64:...") and keep verify-iss=fastly:<service id> in
-# GRIP_URL. chatdemo.gripconf refuses a configuration under which a forged
+# GRIP_URL. realtime.gripconf refuses a configuration under which a forged
 # Grip-Sig could pass (see its docstring).
 _grip = grip_settings(
     url=os.environ.get(
@@ -219,6 +225,8 @@ if _grip.verify_key:
 # client that reconnects with Last-Event-ID, and Pushpin's recovery requests,
 # are answered from it through django-eventstream's storage class.
 EVENTSTREAM_STORAGE_CLASS = "realtime.storage.EventLogStorage"
+# A stream's channel comes from its URL only, never from ?channel= (realtime.eventstream).
+EVENTSTREAM_CHANNELMANAGER_CLASS = "realtime.eventstream.ViewChannelManager"
 # How long the log keeps events for clients that resume; a channel's latest
 # event is kept however old it is.
 REALTIME_EVENT_RETENTION_HOURS = env_int("REALTIME_EVENT_RETENTION_HOURS", 24)
@@ -234,9 +242,6 @@ REALTIME_CATCH_UP_SECONDS = env_int("REALTIME_CATCH_UP_SECONDS", 1)
 REALTIME_PUBLISH_BATCH = env_int("REALTIME_PUBLISH_BATCH", 500)
 REALTIME_POLL_MS = env_int("REALTIME_POLL_MS", 250)
 REALTIME_SWEEP_SECONDS = env_int("REALTIME_SWEEP_SECONDS", 60)
-# Whole-state channels, whose events the publisher takes as snapshots: a
-# channel prefix -> the function that stores that channel's current state.
-REALTIME_SNAPSHOTS = {"board-": "leaderboard.services.board_snapshot"}
 
 # How long Pushpin keeps an idle stream before it re-requests its Grip-Link
 # "next" URL. django-eventstream leaves it to Pushpin's default (120 s), which

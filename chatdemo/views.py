@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from base.http import api_view
 from chat.validation import DEFAULT_ROOM
-from chatdemo.http import allow_methods
 from realtime import proxy, publisher
 
 
@@ -28,7 +28,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt  # so that a POST gets the API's JSON 405, not a CSRF page
 @never_cache
-@allow_methods("GET")
+@api_view("GET")
 def healthz(request: HttpRequest) -> JsonResponse:
     """The database, the GRIP publish target and the publisher's lag.
 

@@ -216,7 +216,8 @@ class Pushpin:
         )
         try:
             with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
-                return response.status == 200 and response.read().startswith(b"Published")
+                body: bytes = response.read()
+                return response.status == 200 and body.startswith(b"Published")
         except OSError:
             return False
 

@@ -45,7 +45,7 @@ from types import FrameType
 
 from django.core.exceptions import ImproperlyConfigured
 
-from chatdemo.env import env_bool
+from base.env import env_bool
 from devstack import ROOT
 from devstack.database import choose_database
 from devstack.install import apt_install, can_apt_install, say

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 from typing import Any
@@ -30,7 +29,8 @@ from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from chatdemo.http import FieldError, field_error_response, json_error, read_body
+from base.errors import InvalidField
+from base.http import View, json_error, read_body
 from idempotency.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -42,22 +42,22 @@ _KEY = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,255}$")
 _PURGE_EVERY = 100
 _PURGE_LIMIT = 1000
 
-View = Callable[..., HttpResponse]
-
 
 def idempotent(view: View) -> View:
-    """Make a POST view's writes safe to retry with ``Idempotency-Key`` (see the module)."""
+    """Make a POST view's writes safe to retry with ``Idempotency-Key`` (see the module).
+
+    Goes inside :func:`base.http.api_view`, which answers the domain errors it
+    raises (a malformed key, a body over the limit) and those of the view: the
+    view's write and the key roll back together.
+    """
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         raw = request.headers.get(HEADER)
         if request.method != "POST" or raw is None:
             return view(request, *args, **kwargs)
-        try:
-            key = parse_key(raw)
-            fingerprint = _fingerprint(request, read_body(request))
-        except FieldError as error:
-            return field_error_response(error)
+        key = parse_key(raw)
+        fingerprint = _fingerprint(request, read_body(request))
         with transaction.atomic():
             claimed = _claim(key, fingerprint)
             if claimed is None:
@@ -85,7 +85,7 @@ def parse_key(raw: str) -> str:
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1]
     if not _KEY.match(key):
-        raise FieldError(HEADER, "must be 1 to 255 visible ASCII characters, such as a UUID")
+        raise InvalidField(HEADER, "must be 1 to 255 visible ASCII characters, such as a UUID")
     return key
 
 

@@ -12,7 +12,7 @@ from leaderboard import services
 from leaderboard.models import Board, Player
 
 
-class PlayerInline(admin.TabularInline):
+class PlayerInline(admin.TabularInline[Player, Board]):
     model = Player
     fields = ("name", "score", "score_changed_at")
     readonly_fields = ("score_changed_at",)
@@ -20,7 +20,7 @@ class PlayerInline(admin.TabularInline):
 
 
 @admin.register(Board)
-class BoardAdmin(admin.ModelAdmin):
+class BoardAdmin(admin.ModelAdmin[Board]):
     list_display = ("id", "name", "created")
     search_fields = ("name",)
     inlines = [PlayerInline]
@@ -31,7 +31,7 @@ class BoardAdmin(admin.ModelAdmin):
 
 
 @admin.register(Player)
-class PlayerAdmin(admin.ModelAdmin):
+class PlayerAdmin(admin.ModelAdmin[Player]):
     list_display = ("id", "name", "board", "score", "score_changed_at")
     list_filter = ("board",)
     search_fields = ("name",)

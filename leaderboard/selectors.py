@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from base.errors import NotFound
 from leaderboard.models import RANK_ORDER, Board, Player
-from leaderboard.validation import NotFound
+from realtime import log
+from realtime.channels import board_channel
 
 # The standings show the top N players. This is the only place N is set: the
 # JSON API, the page's first render and every published ``update`` all get
@@ -30,6 +32,14 @@ def board_standings(*, board_id: int) -> Standings:
     return {"players": [player_payload(p) for p in players.only("id", "name", "score")]}
 
 
+def board_shown(*, board_id: int) -> Standings:
+    """The standings a page shows first: the board's latest ``update``, the one its stream
+    starts with, so that the stream never takes the page back to older standings (the
+    live standings when the board has no update yet)."""
+    latest: Standings | None = log.latest_data(board_channel(board_id))
+    return latest if latest is not None else board_standings(board_id=board_id)
+
+
 def board_get(*, board_id: int) -> Board:
     """The board, or :class:`NotFound` for ``board``."""
     try:
@@ -49,6 +59,11 @@ def player_get(*, board_id: int, player_id: int) -> Player:
 def player_not_found(*, board_id: int) -> NotFound:
     """The error for a (board, player) pair that names no player: which id is wrong."""
     return NotFound("player" if Board.objects.filter(pk=board_id).exists() else "board")
+
+
+def board_channels() -> list[str]:
+    """The channel of every board."""
+    return [board_channel(pk) for pk in Board.objects.values_list("pk", flat=True)]
 
 
 def default_board() -> Board | None:

@@ -43,7 +43,9 @@ class StatementTimestamp(Func):
     # the text form Django stores datetimes in there (UTC).
     sqlite_template = "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
 
-    def as_sqlite(self, compiler: object, connection: object, **extra: object) -> tuple[str, list]:
+    def as_sqlite(
+        self, compiler: object, connection: object, **extra: object
+    ) -> tuple[str, list[str | int]]:
         return self.sqlite_template, []
 
     @classmethod
@@ -62,8 +64,8 @@ def board_refresh(*, board_id: int) -> int | None:
     """Store and publish the board's standings unless its latest ``update`` already has them.
 
     Returns the new event's id, or ``None`` when nothing changed. Runs after
-    clicks (in the publisher, coalesced) and when a subscriber connects; the
-    lock-free check first keeps an unchanged board from taking the channel lock.
+    clicks, in the publisher, coalesced (:func:`board_snapshot`); the lock-free
+    check first keeps an unchanged board from taking the channel lock.
     """
     channel = board_channel(board_id)
     if log.is_latest(channel, selectors.board_standings(board_id=board_id)):
@@ -76,8 +78,9 @@ def board_refresh(*, board_id: int) -> int | None:
 
 
 def board_snapshot(channel: str) -> None:
-    """The publisher's snapshot of a board's channel (``REALTIME_SNAPSHOTS``): its standings,
-    stored as an ``update`` if they changed. A board deleted meanwhile has none."""
+    """The publisher's snapshot of a board's channel (registered in
+    :class:`leaderboard.apps.LeaderboardConfig`): its standings, stored as an ``update``
+    if they changed. A board deleted meanwhile has none."""
     board_id = board_id_of(channel)
     if board_id is not None and Board.objects.filter(pk=board_id).exists():
         board_refresh(board_id=board_id)
@@ -119,7 +122,7 @@ def board_create(*, name: object, players: Sequence[object]) -> Board:
 
     Every board has a stored ``update`` from its first moment, so a new
     subscriber always has the latest standings to replay. Raises
-    :class:`chatdemo.http.FieldError` (``name`` or ``players``).
+    :class:`base.errors.InvalidField` (``name`` or ``players``).
     """
     board_name = validate_name(name, field="name")
     player_names = validate_player_names(players)
@@ -151,8 +154,8 @@ def board_reset(*, board_id: int) -> Board:
 def board_publish(*, board_id: int) -> int:
     """Publish the board's current standings as a fresh ``update``; returns its event id.
 
-    For writes made outside these services (the admin), and for a subscriber
-    whose replayable latest event has expired. Raises :class:`NotFound` for ``board``.
+    For writes made outside these services (the admin). Raises :class:`NotFound`
+    for ``board``.
     """
     with transaction.atomic():
         log.lock_channel(board_channel(board_id))

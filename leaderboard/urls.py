@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chatdemo.http import api_path
+from base.http import api_path
 from leaderboard import views
 
 app_name = "leaderboard"

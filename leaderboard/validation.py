@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from chat.validation import validate_nickname
-from chatdemo.http import FieldError
+from base.errors import InvalidField, NotFound
+from base.text import validate_display_name
 
 # Ids are PostgreSQL bigints; anything else cannot name a row.
 _ID = re.compile(r"^[1-9][0-9]{0,18}$")
@@ -22,20 +22,14 @@ NAME_MAX_LENGTH = 32
 
 
 def validate_name(value: object, *, field: str = "name") -> str:
-    """A display name: the chat's nickname rule (no control, bidi or line-separator
-    characters), 1 to ``NAME_MAX_LENGTH`` characters after trimming."""
-    return validate_nickname(value, field=field, max_length=NAME_MAX_LENGTH)
-
-
-class NotFound(FieldError):
-    """An id that names no row: a 404 whose ``field`` says which id."""
-
-    def __init__(self, field: str) -> None:
-        super().__init__(field, f"no such {field}", status=404)
+    """A display name (no control, bidi or line-separator characters), 1 to
+    ``NAME_MAX_LENGTH`` characters after trimming."""
+    return validate_display_name(value, field=field, max_length=NAME_MAX_LENGTH)
 
 
 def parse_id(value: object, *, field: str) -> int:
-    """An id from a URL. A malformed one names no row, so it is a 404 like an unknown one."""
+    """An id from a URL. A malformed one names no row, so it is :class:`NotFound` like an
+    unknown one."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not _ID.match(value) or int(value) > _ID_MAX:
@@ -46,18 +40,8 @@ def parse_id(value: object, *, field: str) -> int:
 def validate_player_names(values: Sequence[object], *, field: str = "players") -> list[str]:
     """1 to ``BOARD_PLAYERS_MAX`` distinct valid names."""
     if not 1 <= len(values) <= BOARD_PLAYERS_MAX:
-        raise FieldError(field, f"must name 1 to {BOARD_PLAYERS_MAX} players")
+        raise InvalidField(field, f"must name 1 to {BOARD_PLAYERS_MAX} players")
     names = [validate_name(value, field=field) for value in values]
     if len(set(names)) != len(names):
-        raise FieldError(field, "must not repeat a name")
+        raise InvalidField(field, "must not repeat a name")
     return names
-
-
-__all__ = [
-    "BOARD_PLAYERS_MAX",
-    "NAME_MAX_LENGTH",
-    "NotFound",
-    "parse_id",
-    "validate_name",
-    "validate_player_names",
-]

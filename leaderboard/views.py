@@ -8,7 +8,8 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 
-from chatdemo.http import FieldError, allow_methods, field_error_response, read_body
+from base.errors import NotFound
+from base.http import api_view, read_body
 from idempotency.keys import idempotent
 from leaderboard import selectors, services
 from leaderboard.validation import parse_id
@@ -17,23 +18,14 @@ from realtime.stream import stream, wants_stream
 
 
 @csrf_exempt  # so that a wrong method gets the API's JSON 405, not a CSRF page
-@allow_methods("GET")
+@api_view("GET")
 def board(request: HttpRequest, board_id: str) -> HttpResponse:
     """The standings: JSON, or with ``Accept: text/event-stream`` an SSE stream of ``update`` events."""
-    try:
-        found = selectors.board_get(board_id=parse_id(board_id, field="board"))
-        if wants_stream(request):
-            response = stream(
-                request,
-                board_channel(found.pk),
-                replay_latest=True,
-                snapshot=lambda: services.board_publish(board_id=found.pk),
-                refresh=lambda: services.board_refresh(board_id=found.pk),
-            )
-        else:
-            response = JsonResponse(selectors.board_standings(board_id=found.pk))
-    except FieldError as error:
-        return field_error_response(error)
+    found = selectors.board_get(board_id=parse_id(board_id, field="board"))
+    if wants_stream(request):
+        response = stream(request, board_channel(found.pk), replay_latest=True)
+    else:
+        response = JsonResponse(selectors.board_standings(board_id=found.pk))
     patch_vary_headers(response, ["Accept"])
     return response
 
@@ -46,26 +38,20 @@ def _player_ids(board_id: str, player_id: str) -> dict[str, int]:
 
 
 @csrf_exempt
-@allow_methods("GET")
+@api_view("GET")
 def player(request: HttpRequest, board_id: str, player_id: str) -> HttpResponse:
     """One player's JSON."""
-    try:
-        found = selectors.player_get(**_player_ids(board_id, player_id))
-    except FieldError as error:
-        return field_error_response(error)
+    found = selectors.player_get(**_player_ids(board_id, player_id))
     return JsonResponse(selectors.player_payload(found))
 
 
 @csrf_exempt  # a public API: the page, curl and the original demo's client post without a token
-@allow_methods("POST")
+@api_view("POST")
 @idempotent
 def score_add(request: HttpRequest, board_id: str, player_id: str) -> HttpResponse:
     """Add 1 to the player's score; answers with the player's JSON."""
-    try:
-        read_body(request)  # the body is not used, but its limit holds
-        added = services.score_add(**_player_ids(board_id, player_id))
-    except FieldError as error:
-        return field_error_response(error)
+    read_body(request)  # the body is not used, but its limit holds
+    added = services.score_add(**_player_ids(board_id, player_id))
     return JsonResponse(selectors.player_payload(added))
 
 
@@ -81,9 +67,9 @@ def page(request: HttpRequest, board_id: str) -> HttpResponse:
     """A board: the standings rendered here, then live over SSE."""
     try:
         found = selectors.board_get(board_id=parse_id(board_id, field="board"))
-    except FieldError:
+    except NotFound:
         raise Http404("no such board") from None
-    standings = selectors.board_standings(board_id=found.pk)
+    standings = selectors.board_shown(board_id=found.pk)
     return render(
         request,
         "leaderboard/board.html",

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Literal, TypeGuard, get_args
+from typing import Literal
 
 EventType = Literal["message", "update"]
-
-
-def is_event_type(name: str) -> TypeGuard[EventType]:
-    return name in get_args(EventType)
 
 
 _PLAIN_ROOM = re.compile(r"^[A-Za-z0-9_.-]+$")

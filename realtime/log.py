@@ -93,9 +93,9 @@ def state_changed(channel: str) -> None:
     """A whole-state channel's state changed without an event: the publisher snapshots it.
 
     Sent in the current transaction, so the publisher hears of it on commit
-    (``REALTIME_SNAPSHOTS``, :mod:`realtime.publisher`).
+    (:mod:`realtime.snapshots`, :mod:`realtime.publisher`).
     """
-    notify.notify(channel)
+    notify.notify_state(channel)
 
 
 def data_text(data: object) -> str:
@@ -228,13 +228,21 @@ def is_latest(channel: str, payload: dict[str, Any]) -> bool:
     Without :func:`lock_channel` the answer may be out of date by the time it
     is used: a cheap first check, to be repeated under the lock before acting.
     """
-    latest = (
+    return bool(latest_data(channel) == json.loads(data_text(payload)))
+
+
+def latest_data(channel: str) -> Any:
+    """The data of the channel's latest stored event, or ``None`` when it has none.
+
+    For a whole-state channel, that is what a subscriber that connects now
+    gets first (:func:`realtime.stream.stream` with ``replay_latest``).
+    """
+    return (
         Event.objects.filter(channel__name=channel)
         .order_by("-seq")
         .values_list("data", flat=True)
         .first()
     )
-    return latest == json.loads(data_text(payload))
 
 
 def retention() -> datetime.timedelta:

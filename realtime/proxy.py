@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
 
 from django.conf import settings
-from django_eventstream.utils import sse_encode_event
-from gripcontrol import GripPubControl, HttpStreamFormat, parse_grip_uri
 
 from realtime import log
+from realtime.eventstream import grip_channel, proxy_sse
+from realtime.grip import GripPubControl, HttpStreamFormat, parse_grip_uri
 from realtime.models import Event
 
 
@@ -42,11 +41,9 @@ class GripTransport:
     def publish(self, events: Sequence[Event]) -> None:
         results: list[tuple[bool, str]] = []
         for event in events:
-            content = sse_encode_event(
-                event.type, log.data_text(event.data), event_id="%I", escape=True
-            )
+            content = proxy_sse(event.type, log.data_text(event.data))
             self._pubcontrol.publish_http_stream(
-                f"events-{quote(event.channel.name)}",
+                grip_channel(event.channel.name),
                 HttpStreamFormat(content, content_filters=["build-id"]),
                 id=str(event.seq),
                 prev_id=str(event.seq - 1),

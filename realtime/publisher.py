@@ -16,12 +16,13 @@ Exactly one publisher publishes at a time: it holds a PostgreSQL advisory
 lock for as long as it runs, and a second one waits as a standby until the
 lock is free.
 
-Whole-state channels (a board's standings) are snapshotted here too:
-``REALTIME_SNAPSHOTS`` maps a channel prefix to a function that stores the
-channel's current state as an event if it changed. A write to such a channel
-only notifies; the publisher takes at most one snapshot per channel per
-``REALTIME_SNAPSHOT_INTERVAL_MS``, so any number of clicks in between share
-one update, and the last one always follows the last click.
+Whole-state channels (a board's standings) are snapshotted here too, by the
+function their app registered (:mod:`realtime.snapshots`). A write to such a
+channel only notifies that its state changed; the publisher takes at most one
+snapshot per channel per ``REALTIME_SNAPSHOT_INTERVAL_MS``, so any number of
+clicks in between share one update, and the last one always follows the last
+click. A snapshot it stores notifies as an event, not as a change of state, so
+the publisher does not schedule another snapshot for its own.
 """
 
 from __future__ import annotations
@@ -29,17 +30,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError, connection, connections
 from django.db.models import F
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
-from realtime import log, notify
+from realtime import log, notify, snapshots
 from realtime.models import Channel, Event
 from realtime.proxy import PublishError
 
@@ -54,20 +53,19 @@ class Transport(Protocol):
         """Publish ``events`` (in this order) or raise :class:`PublishError`."""
 
 
-class Publisher:
+class Publisher(notify.Follower):
     """Publishes the log's committed events through ``transport``; see the module."""
 
+    errors = (*notify.Follower.errors, PublishError)
+
     def __init__(self, transport: Transport) -> None:
+        super().__init__(name="publisher", poll_seconds=settings.REALTIME_POLL_MS / 1000)
         self.transport = transport
         self.batch_size: int = settings.REALTIME_PUBLISH_BATCH
-        self.poll_seconds: float = settings.REALTIME_POLL_MS / 1000
         self.snapshot_every: float = settings.REALTIME_SNAPSHOT_INTERVAL_MS / 1000
-        self.snapshots: dict[str, Callable[[str], object]] = {
-            prefix: import_string(path) for prefix, path in settings.REALTIME_SNAPSHOTS.items()
-        }
         self._stale: dict[str, float] = {}  # channel -> when its snapshot is due (monotonic)
         self._last_snapshot: dict[str, float] = {}
-        self._failures = 0
+        self._last_sweep = 0.0
 
     # --- one pass ---------------------------------------------------------------------
 
@@ -112,10 +110,10 @@ class Publisher:
         return published
 
     def note(self, names: Iterable[str]) -> None:
-        """Channels that were written to: schedule the snapshot of those that take one."""
+        """Channels whose state changed: schedule the snapshot of those that take one."""
         now = time.monotonic()
         for name in names:
-            if name not in self._stale and self._snapshot_for(name) is not None:
+            if name not in self._stale and snapshots.for_channel(name) is not None:
                 self._stale[name] = max(
                     now, self._last_snapshot.get(name, -1e9) + self.snapshot_every
                 )
@@ -127,7 +125,7 @@ class Publisher:
         for name in due:
             del self._stale[name]
             self._last_snapshot[name] = now
-            take = self._snapshot_for(name)
+            take = snapshots.for_channel(name)
             if take is not None:
                 take(name)
         return due
@@ -140,85 +138,56 @@ class Publisher:
         trimmed = log.trim()
         if trimmed:
             logger.info("trim events deleted=%d", trimmed)
-        if self.snapshots:
-            names = Channel.objects.values_list("name", flat=True)
-            self.note(n for n in names if self._snapshot_for(n) is not None)
-            self._stale = dict.fromkeys(self._stale, 0.0)
-            self.take_due_snapshots()
+        self.note(snapshots.every_channel())
+        self._stale = dict.fromkeys(self._stale, 0.0)
+        self.take_due_snapshots()
+        self._last_sweep = time.monotonic()
         return self.publish_pending()
 
-    def run_once(self, names: Iterable[str] | None = None) -> int:
-        """Note ``names`` (all channels if ``None``), take due snapshots, publish; for tests too."""
-        if names is None:
+    def run_once(self, commits: notify.Commits | None = None) -> int:
+        """Snapshot the channels whose state changed when due, and publish the channels
+        with new events; everything when ``commits`` is ``None``. For tests too."""
+        if commits is None:
             return self.sweep()
-        names = set(names)
-        self.note(names)
-        names |= self.take_due_snapshots()
-        return self.publish_pending(names)
+        self.note(commits.states)
+        return self.publish_pending(commits.events | self.take_due_snapshots())
 
-    def _snapshot_for(self, name: str) -> Callable[[str], object] | None:
-        for prefix, take in self.snapshots.items():
-            if name.startswith(prefix):
-                return take
-        return None
+    # --- the process (notify.Follower) --------------------------------------------------
 
-    # --- the process ------------------------------------------------------------------
+    def started(self, listener: psycopg.Connection | None, stop: threading.Event) -> None:
+        """Take the advisory lock (or wait for it as a standby), then publish everything."""
+        if listener is None:
+            # No advisory locks outside PostgreSQL: run only one (SQLite is for one machine).
+            logger.info("publisher active (polling every %d ms)", settings.REALTIME_POLL_MS)
+            return  # the first poll looks at everything
+        # Session-level: held until this connection closes, the process's end included.
+        if not self._lock(listener):
+            logger.info("publisher standby: another publisher holds the lock")
+            while not self._lock(listener):
+                if stop.wait(self.poll_seconds):
+                    return
+        logger.info("publisher active")
+        self.sweep()
 
-    def run(self, stop: threading.Event) -> None:
-        """Publish until ``stop`` is set, through database restarts and proxy outages."""
-        while not stop.is_set():
-            try:
-                if connection.vendor == "postgresql":
-                    self._run_listening(stop)
-                else:
-                    self._run_polling(stop)
-            except (DatabaseError, psycopg.Error, PublishError) as error:
-                self._failures += 1
-                delay = min(0.1 * 2**self._failures, 5.0)
-                logger.warning("publisher error=%r retry_in=%.1fs", error, delay)
-                connections.close_all()
-                stop.wait(delay)
+    def changed(self, commits: notify.Commits | None) -> None:
+        if (
+            commits is not None
+            and time.monotonic() - self._last_sweep > settings.REALTIME_SWEEP_SECONDS
+        ):
+            commits = None  # also anything whose notification was lost
+        self.run_once(commits)
 
-    def _run_polling(self, stop: threading.Event) -> None:
-        # No advisory locks outside PostgreSQL: run only one (SQLite is for one machine).
-        logger.info("publisher active (polling every %d ms)", settings.REALTIME_POLL_MS)
-        while not stop.is_set():
-            self.sweep()
-            self._failures = 0
-            stop.wait(self.poll_seconds)
-
-    def _run_listening(self, stop: threading.Event) -> None:
-        with notify.listening() as listener:
-            # Session-level: held until this connection closes, the process's end included.
-            if not self._lock(listener):
-                logger.info("publisher standby: another publisher holds the lock")
-                while not self._lock(listener):
-                    if stop.wait(self.poll_seconds):
-                        return
-            logger.info("publisher active")
-            self.sweep()
-            self._failures = 0
-            last_sweep = time.monotonic()
-            while not stop.is_set():
-                names = self._wait_for_notifies(listener)
-                if time.monotonic() - last_sweep > settings.REALTIME_SWEEP_SECONDS:
-                    self.sweep()  # anything whose notification was lost
-                    last_sweep = time.monotonic()
-                else:
-                    self.run_once(names)
-                self._failures = 0
+    def wait_seconds(self) -> float:
+        """The poll interval, or less when a snapshot is due sooner."""
+        timeout = self.poll_seconds
+        if self._stale:
+            timeout = max(0.001, min(timeout, min(self._stale.values()) - time.monotonic()))
+        return timeout
 
     @staticmethod
     def _lock(listener: psycopg.Connection) -> bool:
         row = listener.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()
         return bool(row and row[0])
-
-    def _wait_for_notifies(self, listener: psycopg.Connection) -> set[str]:
-        """The channels written to, as notified within the poll interval (or until a snapshot is due)."""
-        timeout = self.poll_seconds
-        if self._stale:
-            timeout = max(0.001, min(timeout, min(self._stale.values()) - time.monotonic()))
-        return notify.wait(listener, timeout)
 
 
 def lag_seconds() -> float | None:

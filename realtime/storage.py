@@ -16,20 +16,15 @@ to come back for them soon.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import get_args
 
 from django.conf import settings
-from django.db import transaction
-from django_eventstream.event import Event as StreamEvent
-from django_eventstream.storage import EventDoesNotExist, StorageBase
 
 from realtime import log
-from realtime.channels import EventType, is_event_type
+from realtime.eventstream import EventDoesNotExist, StorageBase, StreamEvent
 from realtime.models import Event
 
 
@@ -56,20 +51,11 @@ def proxy_page() -> Iterator[Page]:
 
 
 class EventLogStorage(StorageBase):
-    """The event log (:mod:`realtime.models`) as django-eventstream's storage."""
+    """The event log (:mod:`realtime.models`) as django-eventstream's storage, read-only.
 
-    def append_event(self, channel: str, event_type: str, data: str) -> StreamEvent:
-        """Store an event (``data`` is JSON text), for ``django_eventstream.send_event``.
-
-        The publisher publishes it as any other; ``send_event`` also publishes it
-        at once, which the proxy drops as a repeat of the same id.
-        """
-        if not is_event_type(event_type):
-            raise ValueError(f"{event_type!r} is not one of {get_args(EventType)}")
-        with transaction.atomic():
-            log.lock_channel(channel)
-            event_id = log.send(channel, event_type, json.loads(data))
-        return StreamEvent(channel, event_type, data, id=event_id)
+    Events are written by :mod:`realtime.log`, never through django-eventstream's
+    ``send_event`` (so ``append_event`` is not implemented).
+    """
 
     def get_events(self, channel: str, last_id: int, limit: int = 100) -> list[StreamEvent]:
         """The events after ``last_id``, oldest first, at most ``limit``.

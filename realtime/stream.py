@@ -8,20 +8,17 @@ may resume from and shapes what the proxy is told.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import nullcontext
 from typing import Any
-from urllib.parse import quote, unquote
 
 from asgiref.sync import sync_to_async
 from django import db
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
-from django_eventstream import views as eventstream_views
-from django_eventstream.utils import make_id, parse_last_event_id
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from chatdemo.http import json_error
-from realtime import direct, log
+from base.http import json_error
+from realtime import direct, eventstream, grip, log
 from realtime.storage import proxy_page
 
 # A resume id as django-eventstream writes it: "<channel>:<id>[,<channel>:<id>...]",
@@ -50,8 +47,6 @@ def stream(
     channel: str,
     *,
     replay_latest: bool = False,
-    snapshot: Callable[[], object] | None = None,
-    refresh: Callable[[], object] | None = None,
 ) -> HttpResponse:
     """Serve ``channel`` as SSE: GRIP instructions behind a proxy, a stream otherwise.
 
@@ -64,14 +59,14 @@ def stream(
     before the channel's latest event, unless it has already seen that one, so
     it gets the current state at once, as a stored event with its id, and then
     the live events after it, in order: never an older state after a newer one.
-    ``snapshot`` stores a first event with the current state when the channel
-    has none yet. ``refresh`` is called first on every request, Pushpin's
-    recovery requests included: it stores a fresh event when the latest
-    stored one no longer carries the committed state (its coalesced snapshot
-    is still to come, or the process that was to take it stopped), so a
-    client that connects never starts from an older state, and a held stream
-    gets that state at its next recovery request at the latest. Pushpin's own
-    recovery requests (``?link=next``) keep their position.
+    Pushpin's own recovery requests (``?link=next``) keep their position.
+
+    A stream request only reads the log: it never locks a channel nor stores
+    an event. The state's writers keep the latest event current: a write that
+    changes the state notifies the publisher, which stores the next snapshot
+    within ``REALTIME_SNAPSHOT_INTERVAL_MS`` (:mod:`realtime.snapshots`), and
+    the stream delivers it like any later event. So a client that connects
+    just after a write gets the state before it, then the state with it.
 
     With a proxy configured (``GRIP_URL``), only requests that come through
     it (a valid ``Grip-Sig``) are served; others get a JSON 421.
@@ -80,51 +75,35 @@ def stream(
     django-eventstream puts in its next links is dropped, so a link cannot
     be replayed on another channel's URL.
     """
-    grip = getattr(request, "grip", None)
-    proxied = grip is not None and grip.proxied
-    bad = _bad_position(request, channel, grip if proxied else None)
+    proxied = grip.proxied(request)
+    bad = _bad_position(request, channel, proxied=proxied)
     if bad is not None:
         return bad
     if not proxied and settings.GRIP_URL:
         # With a proxy configured the app runs as WSGI (chatdemo.serve), which
         # cannot hold a stream; and a client that goes around the proxy, or
-        # forges its signature, is not served as if it came through it. Refused
-        # before a refresh could write anything on its behalf.
+        # forges its signature, is not served as if it came through it.
         return json_error(
             421,
             "Grip-Sig",
             "this app streams only through its GRIP proxy: connect through the proxy",
         )
-    if refresh is not None:
-        refresh()
+    resume_after = None
     if replay_latest and request.GET.get("link") != "next":
-        position = _replay_position(request, channel, snapshot)
-        # django-eventstream reads the resume point from this header first.
-        request.META["HTTP_LAST_EVENT_ID"] = make_id({channel: position})
-    if "es-meta" in request.GET:
-        query = request.GET.copy()
-        del query["es-meta"]
-        request.GET = QueryDict(query.urlencode())
+        resume_after = _replay_position(request, channel)
     with proxy_page() if proxied else nullcontext() as page:
-        response = eventstream_views.events(request, channels=[channel])
-    instruct = getattr(grip, "instruct", None)
-    if instruct is not None:
-        _subscribe_to_events_only(instruct)
-        if instruct.next_link:
-            # django-eventstream builds the link from the decoded path: a room such
-            # as "café" or "a,b" must be percent-encoded in Grip-Link (a "," there
-            # would split the header's value in two).
-            if instruct.next_link.startswith(f"{request.path}?"):
-                encoded = quote(request.path, safe="/")
-                instruct.next_link = encoded + instruct.next_link[len(request.path) :]
-            # A page that left events behind holds the stream too (see
-            # realtime.storage); the proxy comes back for the rest soon.
-            more = page is not None and page.more
-            instruct.next_link_timeout = (
-                settings.REALTIME_CATCH_UP_SECONDS
-                if more
-                else settings.EVENTSTREAM_NEXT_LINK_TIMEOUT
-            )
+        response = eventstream.serve(request, channel, resume_after=resume_after)
+    if proxied:
+        # A page that left events behind holds the stream too (see
+        # realtime.storage); the proxy comes back for the rest soon.
+        more = page is not None and page.more
+        grip.shape_stream_instruction(
+            request,
+            keep_channel=eventstream.is_grip_channel,
+            next_link_timeout=settings.REALTIME_CATCH_UP_SECONDS
+            if more
+            else settings.EVENTSTREAM_NEXT_LINK_TIMEOUT,
+        )
     if isinstance(response, StreamingHttpResponse) and response.is_async:
         content = response.streaming_content
         assert isinstance(content, AsyncIterator), "an async response streams asynchronously"
@@ -132,36 +111,20 @@ def stream(
     return response
 
 
-def _bad_position(request: HttpRequest, channel: str, grip: Any) -> HttpResponse | None:
+def _bad_position(request: HttpRequest, channel: str, *, proxied: bool) -> HttpResponse | None:
     """A 400 naming the header or parameter whose resume position cannot be parsed
-    (``grip``: the proxy's request data, when the request came through it)."""
+    (``Grip-Last`` too, when the request came through the proxy)."""
     for source, value in (
         ("Last-Event-ID", request.headers.get("Last-Event-ID")),
         ("lastEventId", request.GET.get("lastEventId")),
     ):
         if value and not _LAST_EVENT_ID.match(value):
             return json_error(400, source, f"{source} must look like '{channel}:<event id>'")
-    if grip is not None:
-        for value in grip.last.values():
+    if proxied:
+        for value in grip.last_ids(request).values():
             if not _EVENT_NUMBER.match(value):
                 return json_error(400, "Grip-Last", "Grip-Last needs a numeric last-id")
     return None
-
-
-def _subscribe_to_events_only(instruct: Any) -> None:
-    """Keep only what our streams use of django-eventstream's GRIP subscription.
-
-    django-eventstream also subscribes every stream to ``user-<id>`` (to kick
-    a user off a channel) and runs the ``skip-users`` filter on every
-    delivery (for ``send_event(skip_user_ids=...)``). Neither is used here,
-    and both cost Pushpin work per stream and per delivery: at 5,000
-    subscribers its handler spent about 30% more CPU per delivery on these
-    streams than on bare ones (docs/BENCHMARKS.md). ``build-id`` stays: it
-    renders each event's id and unescapes the ``%%`` in stored data.
-    """
-    instruct.channels = [c for c in instruct.channels if c.name.startswith("events-")]
-    for channel in instruct.channels:
-        channel.filters = [f for f in channel.filters if f != "skip-users"]
 
 
 async def _direct_stream(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
@@ -185,26 +148,17 @@ async def _direct_stream(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
 def _client_position(request: HttpRequest, channel: str) -> int | None:
     """The client's last seen event id in ``channel`` (header first, then ``lastEventId``)."""
     value = request.headers.get("Last-Event-ID") or request.GET.get("lastEventId")
-    if not value:
-        return None
-    for name, event_id in parse_last_event_id(value).items():
-        if unquote(name) == channel:
-            return int(event_id)
-    return None
+    return eventstream.resume_position(value, channel) if value else None
 
 
-def _replay_position(
-    request: HttpRequest, channel: str, snapshot: Callable[[], object] | None
-) -> int:
+def _replay_position(request: HttpRequest, channel: str) -> int:
     """Where to resume a client so that it gets exactly the channel's latest event.
 
     The log never trims a channel's latest event (:func:`realtime.log.trim`),
-    so resuming just before it always works once the channel has one.
+    so resuming just before it always works once the channel has one (a
+    channel with none yet gets its first event when the publisher stores it).
     """
     current = log.current_id(channel)
-    if current == 0 and snapshot is not None:
-        snapshot()
-        current = log.current_id(channel)
     if _client_position(request, channel) == current > 0:
         return current  # it has seen the latest state already
     # An id from before the latest, or one this log never issued.

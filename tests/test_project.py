@@ -58,7 +58,7 @@ def test_default_grip_url_key_matches_pushpin_conf() -> None:
 
 # Who may import whom: the app never imports the tooling, tests or bench; the tooling
 # imports neither tests nor bench; bench and tests share code through the tooling only.
-APP_PACKAGES = ("chatdemo", "chat", "leaderboard", "realtime", "idempotency")
+APP_PACKAGES = ("base", "chatdemo", "chat", "leaderboard", "realtime", "idempotency")
 FORBIDDEN_IMPORTS = {
     **dict.fromkeys(APP_PACKAGES, frozenset({"devstack", "tests", "bench"})),
     "devstack": frozenset({"tests", "bench"}),
@@ -85,3 +85,56 @@ def test_imports_never_run_from_the_app_to_tooling_or_between_tests_and_bench() 
         for name in _imported_packages(path) & forbidden
     }
     assert sorted(wrong) == []
+
+
+# The app's layers, top to bottom: the site (settings, urls), the apps, the services they
+# share, the base. A package imports only packages of lower layers; none imports a package
+# of its own layer (chat and leaderboard never import each other).
+LAYERS = {
+    "chatdemo": 3,
+    "chat": 2,
+    "leaderboard": 2,
+    "realtime": 1,
+    "idempotency": 1,
+    "base": 0,
+}
+
+
+def import_arrows() -> set[tuple[str, str, str]]:
+    """Every (module path, its package, the app package it imports) across the layers."""
+    return {
+        (str(path.relative_to(ROOT)), package, name)
+        for package in LAYERS
+        for path in (ROOT / package).rglob("*.py")
+        for name in _imported_packages(path) & set(LAYERS)
+        if name != package
+    }
+
+
+def test_app_imports_run_down_the_layers() -> None:
+    wrong = sorted(
+        f"{path} ({package}, layer {LAYERS[package]}) imports {name} (layer {LAYERS[name]})"
+        for path, package, name in import_arrows()
+        if LAYERS[name] >= LAYERS[package]
+    )
+    assert wrong == []
+
+
+# Each GRIP library has one door in the app: the one module that imports it.
+DOORS = {
+    "django_eventstream": "realtime/eventstream.py",
+    "django_grip": "realtime/grip.py",
+    "gripcontrol": "realtime/grip.py",
+    "pubcontrol": "realtime/grip.py",
+}
+
+
+def test_each_grip_library_is_imported_through_its_door_only() -> None:
+    imports = {
+        (str(path.relative_to(ROOT)), name)
+        for package in APP_PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        for name in _imported_packages(path) & set(DOORS)
+    }
+    assert sorted(f"{path} imports {name}" for path, name in imports if path != DOORS[name]) == []
+    assert {name for _, name in imports} == {"django_eventstream", "gripcontrol"}

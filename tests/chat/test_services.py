@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
+from base.errors import InvalidField
 from chat.models import Message
 from chat.selectors import message_payload, room_history
 from chat.services import message_post
-from chatdemo.http import FieldError
 from realtime.models import Event
 from tests.conftest import Drain
 
@@ -40,7 +40,7 @@ def test_message_post_rolled_back_publishes_nothing(published: Drain) -> None:
 
 
 def test_message_post_invalid_field_stores_nothing(published: Drain) -> None:
-    with pytest.raises(FieldError) as error:
+    with pytest.raises(InvalidField) as error:
         message_post(room="lobby", author="Ann", text="   ")
     assert error.value.field == "text"
     assert not Message.objects.exists()

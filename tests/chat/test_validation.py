@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from base.errors import InvalidField
 from chat.validation import (
     NICKNAME_MAX_LENGTH,
     ROOM_MAX_LENGTH,
@@ -10,7 +11,6 @@ from chat.validation import (
     validate_room,
     validate_text,
 )
-from chatdemo.http import FieldError
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_validate_room_normalizes_to_nfc() -> None:
     ],
 )
 def test_validate_room_rejects(room: object, message: str) -> None:
-    with pytest.raises(FieldError) as error:
+    with pytest.raises(InvalidField) as error:
         validate_room(room)
     assert (error.value.field, error.value.message) == ("room", message)
 
@@ -88,7 +88,7 @@ def test_validate_nickname_strips_surrounding_space() -> None:
     ],
 )
 def test_validate_nickname_rejects(value: object, message: str) -> None:
-    with pytest.raises(FieldError) as error:
+    with pytest.raises(InvalidField) as error:
         validate_nickname(value)
     assert (error.value.field, error.value.message) == ("from", message)
 
@@ -113,7 +113,7 @@ def test_validate_text_keeps_newlines_and_normalizes_crlf() -> None:
     ],
 )
 def test_validate_text_rejects(value: object, message: str) -> None:
-    with pytest.raises(FieldError) as error:
+    with pytest.raises(InvalidField) as error:
         validate_text(value)
     assert (error.value.field, error.value.message) == ("text", message)
 

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
 
-from chatdemo.gripconf import grip_settings
 from devstack.pushpin import PUSHPIN_CONF, read_config
+from realtime.gripconf import grip_settings
 from tests.conftest import Stack
 
 pytestmark = pytest.mark.django_db

@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from chatdemo.http import FieldError
+from base.errors import InvalidField, NotFound
 from leaderboard import selectors, services
 from leaderboard.models import Board, Player
-from leaderboard.validation import NotFound
 from realtime.channels import board_channel
 from realtime.models import Channel, Event
 from tests.conftest import Drain
@@ -105,7 +104,7 @@ def test_score_add_bad_ids_raise_not_found_and_change_nothing(
     before = stored_state()
     with pytest.raises(NotFound) as error:
         services.score_add(board_id=board_id, player_id=player_id)
-    assert (error.value.status, error.value.field) == (404, field)
+    assert error.value.field == field
     assert stored_state() == before  # not even a counter for the unknown board's channel
     assert published() == []
 
@@ -172,9 +171,9 @@ def test_board_create_stores_players_in_order_and_a_first_update(published: Drai
 def test_board_create_invalid_stores_nothing(
     published: Drain, name: str, players: list[str], field: str
 ) -> None:
-    with pytest.raises(FieldError) as error:
+    with pytest.raises(InvalidField) as error:
         services.board_create(name=name, players=players)
-    assert (error.value.status, error.value.field) == (400, field)
+    assert error.value.field == field
     assert stored_state() == ([], [], [])
     assert not Board.objects.exists()
 

@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from chatdemo.http import FieldError
+from base.errors import InvalidField, NotFound
 from leaderboard.validation import (
     BOARD_PLAYERS_MAX,
     NAME_MAX_LENGTH,
-    NotFound,
     parse_id,
     validate_player_names,
 )
@@ -42,11 +41,7 @@ def test_parse_id_accepts_positive_bigints(value: object, expected: int) -> None
 def test_parse_id_malformed_is_not_found(value: object) -> None:
     with pytest.raises(NotFound) as error:
         parse_id(value, field="player")
-    assert (error.value.status, error.value.field, error.value.message) == (
-        404,
-        "player",
-        "no such player",
-    )
+    assert (error.value.field, error.value.message) == ("player", "no such player")
 
 
 def test_validate_player_names_trims_and_keeps_order() -> None:
@@ -68,6 +63,6 @@ def test_validate_player_names_trims_and_keeps_order() -> None:
     ],
 )
 def test_validate_player_names_refuses(names: list[str], message: str) -> None:
-    with pytest.raises(FieldError) as error:
+    with pytest.raises(InvalidField) as error:
         validate_player_names(names)
-    assert (error.value.status, error.value.field, error.value.message) == (400, "players", message)
+    assert (error.value.field, error.value.message) == ("players", message)

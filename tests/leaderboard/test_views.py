@@ -9,11 +9,14 @@ import jwt
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from devstack.pushpin import PUSHPIN_CONF, read_config
 from leaderboard import selectors, services
 from leaderboard.models import Board, Player
+from realtime import log
 from tests.conftest import Drain
 from tests.leaderboard.conftest import click, players_of, scores, stored_state
 
@@ -186,18 +189,34 @@ def test_board_stream_through_proxy_replays_the_latest_update_then_holds(
     )
 
 
-def test_board_stream_connect_never_replays_an_update_older_than_the_database(
+def writes(queries: CaptureQueriesContext) -> list[str]:
+    """The statements among ``queries`` that write or lock."""
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if re.search(r"\b(INSERT|UPDATE|DELETE|FOR UPDATE|FOR SHARE|pg_notify)\b", q["sql"])
+    ]
+
+
+def test_board_stream_connect_reads_only_and_the_pending_update_follows(
     api: Client, board: Board, published: Drain
 ) -> None:
-    # A committed score whose coalesced update has not been stored yet.
+    """A click committed, its coalesced update still to come: a client that connects gets the
+    latest stored update (never a newer state than the stream will carry next), and nothing
+    is written or locked on its behalf; the publisher's snapshot then follows as the next id."""
     Player.objects.filter(board=board, name="Bob").update(score=5)
-    response = api.get(f"/boards/{board.pk}/", HTTP_ACCEPT="text/event-stream", **proxied())
-    body = response.content.decode()
-    standings = selectors.board_standings(board_id=board.pk)
-    assert standings["players"][0]["name"] == "Bob"
-    assert body.endswith(
-        f"event: update\nid: board-{board.pk}:2\ndata: {json.dumps(standings)}\n\n"
+    before = selectors.board_shown(board_id=board.pk)
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(f"/boards/{board.pk}/", HTTP_ACCEPT="text/event-stream", **proxied())
+    assert writes(queries) == []
+    assert response.content.decode().endswith(
+        f"event: update\nid: board-{board.pk}:1\ndata: {json.dumps(before)}\n\n"
     )
+    assert response["Grip-Channel"].startswith(f"events-board-{board.pk}; prev-id=1")
+    assert published() == [
+        (f"board-{board.pk}", "update", selectors.board_standings(board_id=board.pk))
+    ]
+    assert log.current_id(f"board-{board.pk}") == 2
 
 
 def test_board_stream_client_that_has_the_latest_gets_no_replay(
@@ -258,15 +277,21 @@ def test_board_stream_next_link_request_keeps_pushpins_position(
     assert "stream-open" not in body
 
 
-def test_board_stream_next_link_request_delivers_a_state_whose_update_never_came(
+def test_board_stream_next_link_request_reads_only(
     api: Client, board: Board, published: Drain
 ) -> None:
+    """Pushpin's recovery requests read the log; the state a click changed reaches the
+    stream as the publisher's snapshot, at the next recovery at the latest."""
     first = api.get(f"/boards/{board.pk}/", HTTP_ACCEPT="text/event-stream", **proxied())
     link = first["Grip-Link"].split(">")[0].lstrip("<")
-    # A committed score whose coalesced update never ran (the process stopped).
     Player.objects.filter(board=board, name="Cleo").update(score=4)
-    # The stream's next-link timer fires: Pushpin asks what came after event 1.
-    response = api.get(link, HTTP_GRIP_LAST=f"events-board-{board.pk}; last-id=1", **proxied())
+    grip_last = {"HTTP_GRIP_LAST": f"events-board-{board.pk}; last-id=1"}
+    with CaptureQueriesContext(connection) as queries:
+        unchanged = api.get(link, **grip_last, **proxied())
+    assert writes(queries) == []
+    assert "event: update" not in unchanged.content.decode()
+    published()  # the publisher's coalesced snapshot of the click
+    response = api.get(link, **grip_last, **proxied())
     standings = selectors.board_standings(board_id=board.pk)
     assert standings["players"][0]["name"] == "Cleo"
     assert response.content.decode().endswith(
@@ -281,7 +306,6 @@ def test_board_stream_after_trim_replays_the_kept_latest_event(
 
     from django.utils import timezone
 
-    from realtime import log
     from realtime.models import Event
 
     services.board_reset(board_id=board.pk)
@@ -298,19 +322,23 @@ def test_board_stream_after_trim_replays_the_kept_latest_event(
 
 
 @pytest.mark.parametrize("last_event_id", [None, "board-{b}:0"])
-def test_board_stream_board_without_events_stores_a_snapshot(
+def test_board_stream_board_without_events_waits_for_the_publishers_first_update(
     api: Client, published: Drain, last_event_id: str | None
 ) -> None:
-    bare = Board.objects.create(name="Made in the admin")
+    bare = Board.objects.create(name="Made without the services")
     Player.objects.create(board=bare, name="Ann", score=2)
     headers = {"HTTP_LAST_EVENT_ID": last_event_id.format(b=bare.pk)} if last_event_id else {}
-    response = api.get(
-        f"/boards/{bare.pk}/", HTTP_ACCEPT="text/event-stream", **headers, **proxied()
-    )
-    body = response.content.decode()
-    assert body.count("event: update") == 1
-    assert f"id: board-{bare.pk}:1\n" in body
-    assert '"score": 2' in body
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(
+            f"/boards/{bare.pk}/", HTTP_ACCEPT="text/event-stream", **headers, **proxied()
+        )
+    assert writes(queries) == []
+    assert "event: update" not in response.content.decode()
+    assert response["Grip-Channel"].startswith(f"events-board-{bare.pk}")
+    # The publisher's sweep (at its start, then every REALTIME_SWEEP_SECONDS) stores it.
+    assert published() == [
+        (f"board-{bare.pk}", "update", selectors.board_standings(board_id=bare.pk))
+    ]
 
 
 # --- pages ---------------------------------------------------------------------
@@ -329,14 +357,30 @@ def test_leaderboard_without_boards_says_how_to_make_one(client: Client) -> None
     assert "leaderboard_board create" in response.content.decode()
 
 
-def test_board_page_renders_standings_with_named_buttons(client: Client, board: Board) -> None:
+def test_board_page_renders_standings_with_named_buttons(
+    client: Client, board: Board, published: Drain
+) -> None:
     Player.objects.filter(board=board, name="Cleo").update(score=4)
+    published()  # the publisher's snapshot
     html = client.get(f"/leaderboard/{board.pk}/").content.decode()
     assert html.index(">Cleo<") < html.index(">Ann<") < html.index(">Bob<")
     for name in ("Ann", "Bob", "Cleo"):
         assert f'aria-label="+1 for {name}"' in html
     assert f'"boardUrl": "/boards/{board.pk}/"' in html
     assert "leaderboard/board.js" in html
+
+
+def test_board_page_shows_what_its_stream_starts_with(
+    client: Client, board: Board, published: Drain
+) -> None:
+    """A click whose update is still to come is not on the page yet: the stream's first
+    update must never take the page back."""
+    Player.objects.filter(board=board, name="Cleo").update(score=4)
+    html = client.get(f"/leaderboard/{board.pk}/").content.decode()
+    assert html.index(">Ann<") < html.index(">Bob<") < html.index(">Cleo<")
+    published()
+    html = client.get(f"/leaderboard/{board.pk}/").content.decode()
+    assert html.index(">Cleo<") < html.index(">Ann<") < html.index(">Bob<")
 
 
 def test_board_page_escapes_names(client: Client, published: Drain) -> None:

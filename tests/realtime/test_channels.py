@@ -31,8 +31,3 @@ def test_room_channel_of_any_other_name_needs_no_escaping(room: str) -> None:
 def test_room_channel_names_differ_for_different_rooms() -> None:
     rooms = ["café", "cafe", "a:b", "a,b", "a b", "room~x", "a~b"]
     assert len({realtime.room_channel(r) for r in rooms}) == len(rooms)
-
-
-def test_is_event_type_only_for_the_declared_types() -> None:
-    names = ["message", "update", "Message", "", "stream-open"]
-    assert [realtime.is_event_type(n) for n in names] == [True, True, False, False, False]

@@ -72,13 +72,13 @@ def test_send_notifies_listeners_only_on_commit() -> None:
         with transaction.atomic():
             log.lock_channel("room-a")
             log.send("room-a", "message", {"n": 1})
-            assert notify.wait(listener, 0.2) == set()
-        assert notify.wait(listener, 5) == {"room-a"}
+            assert notify.wait(listener, 0.2) == notify.Commits()
+        assert notify.wait(listener, 5) == notify.Commits(events={"room-a"})
         with pytest.raises(RuntimeError), transaction.atomic():
             log.lock_channel("room-a")
             log.send("room-a", "message", {"n": 2})
             raise RuntimeError("roll back")
-        assert notify.wait(listener, 0.2) == set()
+        assert notify.wait(listener, 0.2) == notify.Commits()
 
 
 def _age_all_events() -> None:

@@ -9,8 +9,9 @@ import pytest
 from django.db import transaction
 
 from devstack.processes import wait_until
-from realtime import log
+from realtime import log, snapshots
 from realtime.models import Channel, Event
+from realtime.notify import Commits
 from realtime.proxy import PublishError
 from realtime.publisher import Publisher
 
@@ -90,19 +91,30 @@ def test_snapshots_are_taken_at_most_once_per_interval_and_never_forgotten(
     settings: Any,
 ) -> None:
     settings.REALTIME_SNAPSHOT_INTERVAL_MS = 300
-    settings.REALTIME_SNAPSHOTS = {"board-": "tests.realtime.test_publisher.record_snapshot"}
+    snapshots.register("snap-", record_snapshot, every=list)
     _snapshots.clear()
     publisher = Publisher(Proxy())
-    publisher.run_once({"board-1", "room-a"})
-    publisher.run_once({"board-1"})  # within the interval: it waits
-    publisher.run_once({"board-2"})
-    assert _snapshots == ["board-1", "board-2"]
+    publisher.run_once(Commits(states={"snap-1", "room-a"}))
+    publisher.run_once(Commits(states={"snap-1"}))  # within the interval: it waits
+    publisher.run_once(Commits(states={"snap-2"}))
+    assert _snapshots == ["snap-1", "snap-2"]
     wait_until(
-        lambda: publisher.run_once(set()) is not None and _snapshots.count("board-1") == 2,
+        lambda: publisher.run_once(Commits()) is not None and _snapshots.count("snap-1") == 2,
         timeout=5,
-        what="board-1's second snapshot, once the interval has passed",
+        what="snap-1's second snapshot, once the interval has passed",
     )
-    assert _snapshots == ["board-1", "board-2", "board-1"]
+    assert _snapshots == ["snap-1", "snap-2", "snap-1"]
+
+
+def test_an_event_on_a_snapshotted_channel_takes_no_snapshot() -> None:
+    """The publisher's own snapshot notifies as an event: it must not schedule another."""
+    snapshots.register("snap-", record_snapshot, every=list)
+    _snapshots.clear()
+    publisher = Publisher(Proxy())
+    publisher.run_once(Commits(events={"snap-1"}))
+    publisher.run_once(Commits())
+    assert _snapshots == []
+    assert publisher.wait_seconds() == publisher.poll_seconds  # nothing is due
 
 
 _snapshots: list[str] = []

@@ -12,8 +12,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from base.errors import DomainError
 from chat import selectors, services
-from chatdemo.http import FieldError
 
 
 class Command(BaseCommand):
@@ -27,6 +27,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, room: str, nick: str, text: str, **options: Any) -> None:
         try:
             message = services.message_post(room=room, author=nick, text=text)
-        except FieldError as error:
+        except DomainError as error:
             raise CommandError(f"{error.field}: {error.message}") from None
         self.stdout.write(json.dumps(selectors.message_payload(message)))

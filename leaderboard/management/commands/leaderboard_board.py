@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from chatdemo.http import FieldError
+from base.errors import DomainError
 from leaderboard import services
 from leaderboard.validation import parse_id
 
@@ -37,5 +37,5 @@ class Command(BaseCommand):
             else:
                 board = services.board_reset(board_id=parse_id(options["board_id"], field="board"))
                 self.stdout.write(f"reset board {board.pk} {board.name!r}")
-        except FieldError as error:
+        except DomainError as error:
             raise CommandError(f"{error.field}: {error.message}") from None

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.exceptions import ImproperlyConfigured
 from gripcontrol import parse_grip_uri
 
-from chatdemo.gripconf import decode_verify_key, grip_settings
+from realtime.gripconf import decode_verify_key, grip_settings
 
 KEY = ec.generate_private_key(ec.SECP256R1()).public_key()
 PEM = KEY.public_bytes(

@@ -1,4 +1,5 @@
-"""JSON responses and URL patterns shared by the API views of both apps."""
+"""The API's HTTP vocabulary, shared by every app: JSON errors, the translation of domain
+errors, method and path helpers, and body parsing."""
 
 from __future__ import annotations
 
@@ -12,17 +13,19 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.urls import URLPattern, path
 
+from base.errors import DomainError, InvalidField, NotFound, TooLarge, UnsupportedType
+
 FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
+# The one place a kind of domain error becomes an HTTP status.
+STATUS_OF_ERROR: dict[type[DomainError], int] = {
+    InvalidField: 400,
+    NotFound: 404,
+    TooLarge: 413,
+    UnsupportedType: 415,
+}
 
-class FieldError(ValueError):
-    """Bad input in one named field; views turn it into a 400 that names the field."""
-
-    def __init__(self, field: str, message: str, *, status: int = 400) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.status = status
+View = Callable[..., HttpResponse]
 
 
 def json_error(status: int, field: str | None, message: str, **extra: Any) -> JsonResponse:
@@ -34,17 +37,19 @@ def json_error(status: int, field: str | None, message: str, **extra: Any) -> Js
     return JsonResponse(body, status=status)
 
 
-def field_error_response(error: FieldError) -> JsonResponse:
-    return json_error(error.status, error.field, error.message)
+def error_response(error: DomainError) -> JsonResponse:
+    """A domain error as the API answers it (:data:`STATUS_OF_ERROR`; 400 for any other kind)."""
+    status = next((code for kind, code in STATUS_OF_ERROR.items() if isinstance(error, kind)), 400)
+    return json_error(status, error.field, error.message)
 
 
-def allow_methods(
-    *methods: str,
-) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
-    """Answer other methods with a JSON 405 that lists the allowed ones."""
+def api_view(*methods: str) -> Callable[[View], View]:
+    """An API endpoint: other methods get a JSON 405 that lists the allowed ones, and a
+    :class:`~base.errors.DomainError` raised anywhere below is answered as
+    :func:`error_response` says."""
     allowed = sorted({m.upper() for m in methods} | ({"HEAD"} if "GET" in methods else set()))
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in allowed:
@@ -53,14 +58,17 @@ def allow_methods(
                 )
                 response["Allow"] = ", ".join(allowed)
                 return response
-            return view(request, *args, **kwargs)
+            try:
+                return view(request, *args, **kwargs)
+            except DomainError as error:
+                return error_response(error)
 
         return wrapper
 
     return decorator
 
 
-def api_path(route: str, view: Callable[..., HttpResponse], *, name: str) -> list[URLPattern]:
+def api_path(route: str, view: View, *, name: str) -> list[URLPattern]:
     """``route`` and the same route without its trailing slash, both to ``view``.
 
     The original demos' clients call some paths without the slash. Django's
@@ -78,7 +86,7 @@ def read_body(request: HttpRequest) -> bytes:
     try:
         return request.body
     except RequestDataTooBig:
-        raise FieldError("body", "is too large", status=413) from None
+        raise TooLarge("body", "is too large") from None
 
 
 def posted_fields(request: HttpRequest) -> dict[str, Any]:
@@ -87,7 +95,7 @@ def posted_fields(request: HttpRequest) -> dict[str, Any]:
     The whole body is read first, so that ``DATA_UPLOAD_MAX_MEMORY_SIZE``
     bounds every content type, file parts included (Django's limit leaves
     files out). File parts are not fields: a field sent as a file is missing.
-    Raises :class:`FieldError` naming ``body`` or ``Content-Type``.
+    Raises a :class:`~base.errors.DomainError` naming ``body`` or ``Content-Type``.
     """
     body = read_body(request)
     try:
@@ -95,20 +103,19 @@ def posted_fields(request: HttpRequest) -> dict[str, Any]:
             try:
                 data = json.loads(body)
             except (UnicodeDecodeError, ValueError, RecursionError):
-                raise FieldError("body", "is not valid JSON") from None
+                raise InvalidField("body", "is not valid JSON") from None
             if not isinstance(data, dict):
-                raise FieldError("body", "must be a JSON object")
+                raise InvalidField("body", "must be a JSON object")
             return data
         if request.content_type in FORM_CONTENT_TYPES or not body:
             return {key: request.POST.get(key) for key in request.POST}
     except MultiPartParserError:
-        raise FieldError("body", "is not valid multipart/form-data") from None
+        raise InvalidField("body", "is not valid multipart/form-data") from None
     except (BadRequest, SuspiciousOperation) as error:
         # Too many fields or files (a form that is not UTF-8 never gets here:
         # chatdemo.errors refuses it before anything parses it).
-        raise FieldError("body", str(error) or "cannot be parsed") from None
-    raise FieldError(
+        raise InvalidField("body", str(error) or "cannot be parsed") from None
+    raise UnsupportedType(
         "Content-Type",
         "must be application/x-www-form-urlencoded, multipart/form-data or application/json",
-        status=415,
     )

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
-from gripcontrol import parse_grip_uri
+
+from realtime.grip import parse_grip_uri
 
 FASTLY_API_HOST = "api.fastly.com"
 
