@@ -9,16 +9,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone, so that a code change does not
-# reinstall them: install the project with empty packages, then drop it.
-COPY pyproject.toml README.md ./
-# The packages are pyproject.toml's [tool.setuptools] packages.
-RUN packages="base chatdemo chat leaderboard realtime idempotency" \
-    && for p in $packages; do mkdir "$p" && touch "$p/__init__.py"; done \
-    && pip install . \
-    && pip uninstall -y chatdemo \
-    && rm -rf $packages build *.egg-info
+# Dependencies first, from the lock alone, so that a code change does not reinstall
+# them and every build installs the same files: each is checked against its hash, and
+# pip stops if a dependency is missing from the lock. `make lock` writes it from
+# pyproject.toml. The project itself is not installed: it runs from /app.
+COPY requirements/runtime.txt requirements/
+RUN pip install --require-hashes -r requirements/runtime.txt && rm -r requirements
 
+# The code: manage.py, pyproject.toml's [tool.setuptools] packages, templates, static.
 COPY manage.py ./
 COPY base ./base
 COPY chatdemo ./chatdemo

@@ -5,16 +5,34 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-deps unit screenshots lint format bench install clean
+# The hashed locks `make lock` writes from pyproject.toml: the app's dependencies (the
+# Dockerfile installs these) and those plus the dev tools, pip and setuptools (the venv).
+RUNTIME_LOCK := requirements/runtime.txt
+DEV_LOCK := requirements/dev.txt
 
-# Reinstall only when pyproject.toml changes, so a second `make run` is fast.
-$(STAMP): pyproject.toml
+.PHONY: run test test-deps unit screenshots lint format bench install lock clean
+
+# Every package from the lock, each file checked against its hash; then the project
+# itself, editable, which cannot be hashed: no dependencies, and built by the locked
+# setuptools instead of one downloaded into an isolated build. Reinstall only when the
+# lock or pyproject.toml changes, so a second `make run` is fast.
+$(STAMP): $(DEV_LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Rewrite both locks from pyproject.toml, keeping every pin that still fits; the dev lock
+# takes the runtime lock's pins. `make lock LOCK_ARGS=--upgrade` moves every pin to the
+# newest allowed, `LOCK_ARGS='--upgrade-package django'` only that one.
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+lock: $(STAMP)
+	$(PIP_COMPILE) --output-file $(RUNTIME_LOCK) pyproject.toml
+	$(PIP_COMPILE) --extra dev --build-deps-for editable --constraint $(RUNTIME_LOCK) \
+		--output-file $(DEV_LOCK) pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python -m devstack.run

@@ -2,8 +2,9 @@
 
 There is no Docker engine here, so the containers never run in this suite.
 What is checked: the compose file parses and has the services, ports,
-networks, healthchecks and start order docs/DOCKER.md documents; the app's
-environment points at the right hosts with the right keys; the Pushpin
+networks, healthchecks and start order docs/DOCKER.md documents; the image
+installs its dependencies from the hashed lock alone; the app's environment
+points at the right hosts with the right keys; the Pushpin
 configuration it mounts is what ``devstack.deployconf`` renders from the
 repo's ``pushpin.conf``; and that configuration, run by the local Pushpin
 with its runner starting zurl as the container does, carries a chat message
@@ -175,8 +176,23 @@ def test_dockerfile_collects_static_and_serves_the_app_on_the_routed_port() -> N
     ]
     for path in ("manage.py", "templates", "static", *packages):
         assert any(line.split()[:2] == ["COPY", path] for line in instructions), path
-    # The dependency layer installs the project with every package present, empty.
-    assert f'packages="{" ".join(packages)}"' in "\n".join(lines)
+
+
+def test_dockerfile_installs_the_hashed_runtime_lock_before_the_code() -> None:
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    instructions = [line for line in lines if line and not line.startswith((" ", "#"))]
+    # Nothing else is installed, so nothing comes in unhashed.
+    [install] = [line for line in lines if "pip install" in line.split("#")[0]]
+    assert install == (
+        "RUN pip install --require-hashes -r requirements/runtime.txt && rm -r requirements"
+    )
+    # Only the lock comes in before the dependency layer, so a code change reuses it.
+    before = instructions[: instructions.index(install)]
+    assert [line for line in before if line.startswith("COPY ")] == [
+        "COPY requirements/runtime.txt requirements/"
+    ]
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert not [pattern for pattern in ignored if pattern.startswith("requirements")]
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
