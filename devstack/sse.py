@@ -94,7 +94,7 @@ class Subscriber:
 
     def _run(self) -> None:
         try:
-            while self._follow() and self.reconnect and not self._stopping:
+            while self._follow_or_lose() and self.reconnect and not self._stopping:
                 time.sleep(self.RECONNECT_DELAY)
                 with self._cond:
                     if self._stopping:
@@ -108,6 +108,16 @@ class Subscriber:
             with self._cond:
                 self.closed = True
                 self._cond.notify_all()
+
+    def _follow_or_lose(self) -> bool:
+        """:meth:`_follow`; with ``reconnect``, a connection lost or refused (the proxy was
+        killed) counts as a stream that ended, as EventSource takes it."""
+        try:
+            return self._follow()
+        except (OSError, http.client.HTTPException):
+            if not self.reconnect or self._stopping:
+                raise
+            return True
 
     def _follow(self) -> bool:
         """Read one connection's stream to its end; whether it was a stream (a 200)."""

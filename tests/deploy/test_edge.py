@@ -75,7 +75,7 @@ def _node(cases: Sequence[Case]) -> list[tuple[bool, str]]:
 
 def _app_streams(method: str, target: str, accept: str | None) -> bool:
     """Whether the app answers the request with an event stream, asked as a direct
-    client (the test sets GRIP_URL to "": with a proxy configured, the app
+    client (the test sets GRIP_PROXIES to []: with a proxy configured, the app
     answers streams only through it)."""
     extra: dict[str, Any] = {"HTTP_ACCEPT": accept} if accept is not None else {}
     # Not closed: closing fires request_finished, which would close the
@@ -119,7 +119,7 @@ def _create_named_boards(targets: Sequence[str]) -> None:
 def test_edge_hands_off_exactly_the_requests_the_app_streams(
     published: Drain, settings: Any
 ) -> None:
-    settings.GRIP_URL = ""
+    settings.GRIP_PROXIES = []
     board = leaderboard_services.board_create(name="Edge", players=["Ann", "Bob"])
     player_id = board.players.values_list("pk", flat=True).first()
     b = board.pk
@@ -360,5 +360,5 @@ def requests(draw: st.DrawFn) -> Case:
 def test_edge_agrees_with_the_app_on_generated_requests(
     published: Drain, settings: Any, batch: list[Case]
 ) -> None:
-    settings.GRIP_URL = ""
+    settings.GRIP_PROXIES = []
     assert _mismatches(batch) == []
