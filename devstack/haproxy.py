@@ -16,6 +16,12 @@ by ``python -m devstack.deployconf``). What the configuration says, and why:
   failed checks, and its clients reconnect to another one with their
   ``Last-Event-ID``. ``on-marked-down shutdown-sessions`` closes the streams it
   held, so that they reconnect at once instead of waiting on a dead peer.
+- ``retries 3`` with ``option redispatch 1``: a request whose connection an
+  instance refuses (it died and the checks have not noticed yet) is sent to
+  another one instead of being answered 502, which a browser's EventSource
+  takes as final. Only failed connections are retried (``retry-on
+  conn-failure``, the default): a request that reached an instance is never
+  sent twice.
 - ``option http-server-close`` is not set: Pushpin keeps connections alive.
 """
 
@@ -63,6 +69,9 @@ frontend entry
 
 backend pushpins
     balance leastconn
+    retries 3
+    option redispatch 1
+    retry-on conn-failure
     option httpchk GET {CHECK_PATH}
     http-check expect status 200
     default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,6 +52,8 @@ class SSEEvent:
     event: str
     data: str
     id: str | None
+    # When it was read (time.monotonic()), for latency measurements; not part of equality.
+    received: float = field(default_factory=time.monotonic, compare=False)
 
     def json(self) -> Any:
         return json.loads(self.data)
