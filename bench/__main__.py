@@ -94,6 +94,16 @@ def plans(idle_hold: float) -> dict[str, Plan]:
         "overload": [
             lambda s: scenarios.overload(s, subscribers=5000, rate=20, messages=200),
         ],
+        # Past one proxy: the same fan-out through two Pushpins behind HAProxy against one,
+        # with the same bare-Pushpin baseline, alternating.
+        "proxies": [
+            lambda s, n=n, k=k, p=p, r=r: scenarios.fanout(
+                s, kind=k, subscribers=n, rate=5, messages=50, repeat=r, proxies=p
+            )
+            for n in (1000, 5000)
+            for r in range(2)
+            for k, p in (("bare", 1), ("app", 1), ("app", 2))
+        ],
     }
     quick: Plan = {
         "fanout": fanout_pair(20, 20, 10),
@@ -114,6 +124,12 @@ def plans(idle_hold: float) -> dict[str, Plan]:
             lambda s: scenarios.fanout(s, kind="direct", subscribers=20, rate=20, messages=10)
         ],
         "overload": [lambda s: scenarios.overload(s, subscribers=50, rate=100, messages=40)],
+        "proxies": [
+            lambda s, k=k, p=p: scenarios.fanout(
+                s, kind=k, subscribers=20, rate=20, messages=10, proxies=p
+            )
+            for k, p in (("bare", 1), ("app", 1), ("app", 2))
+        ],
     }
     return {"full": full, "quick": quick}
 
@@ -135,7 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=["fanout", "leaderboard", "ingest", "saturation", "idle", "direct", "overload"],
+        choices=[
+            "fanout",
+            "leaderboard",
+            "ingest",
+            "saturation",
+            "idle",
+            "direct",
+            "overload",
+            "proxies",
+        ],
         help="run only these (repeatable); default: all",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
