@@ -354,7 +354,13 @@ def requests(draw: st.DrawFn) -> Case:
     # No shrinking: the assertion lists the requests the edge gets wrong, and
     # shrinking a batch would ask the app again hundreds of times.
     phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    # Half the room names are drawn until the app accepts one (room_names.filter): how
+    # many are refused on the way depends on the draws, which pytest-randomly reseeds.
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
 )
 @given(st.lists(requests(), min_size=30, max_size=50))
 def test_edge_agrees_with_the_app_on_generated_requests(
