@@ -87,28 +87,35 @@ def listening() -> Iterator[psycopg.Connection]:
     mode the listener would hear nothing. It checks that it hears its own
     notification, and raises ``ImproperlyConfigured`` if it does not.
     """
-    if settings.DATABASE_LISTEN_URL:
-        connect = psycopg.connect(settings.DATABASE_LISTEN_URL, autocommit=True)
-    else:
-        params = connection.get_connection_params()
-        # Django's own cursor class and adapters are for its connections, not this one.
-        params.pop("cursor_factory", None)
-        params.pop("context", None)
-        connect = psycopg.connect(**params, autocommit=True)
-    with connect as listener:
+    with _connect() as listener:
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
         _check_session(listener)
         yield listener
 
 
-def _check_session(listener: psycopg.Connection) -> None:
-    """Hear our own notification, or refuse a connection that cannot listen.
+def _connect() -> psycopg.Connection:
+    """A new autocommit connection to where listeners go."""
+    if settings.DATABASE_LISTEN_URL:
+        return psycopg.connect(settings.DATABASE_LISTEN_URL, autocommit=True)
+    params = connection.get_connection_params()
+    # Django's own cursor class and adapters are for its connections, not this one.
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params, autocommit=True)
 
-    Notifications of others heard meanwhile are dropped: a listener looks at
-    everything after it connects anyway (:class:`Follower`).
+
+def _check_session(listener: psycopg.Connection) -> None:
+    """Hear a notification sent from another connection, or refuse one that cannot listen.
+
+    Sent from another connection, as writers send theirs: behind a transaction
+    pooler, a notification to the listener's own connection could come back
+    on that very query, and prove nothing. Notifications of others heard
+    meanwhile are dropped: a listener looks at everything after it connects
+    anyway (:class:`Follower`).
     """
     token = f"{_CHECK}{id(listener)}"
-    listener.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, token])
+    with _connect() as sender:
+        sender.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, token])
     for note in listener.notifies(timeout=CHECK_SECONDS):
         if note.payload == token:
             return
