@@ -3,6 +3,7 @@
     python -m bench                       # every scenario at full size (about 55 minutes)
     python -m bench --quick               # smoke sizes, seconds (what `make test` runs)
     python -m bench --scenario fanout --scenario ingest
+    python -m bench --scenario storm      # 1,000 board streams reconnect during a burst of clicks
     python -m bench --pushpin-set handler.message_rate=2500   # try a pushpin.conf value
 
 Each scenario starts its own stack (Pushpin from the repo's pushpin.conf, the
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import environment, report, scenarios
+from bench import environment, report, scenarios, storm
 from bench.load import raise_nofile_limit
 from bench.scenarios import Settings
 
@@ -94,6 +95,8 @@ def plans(idle_hold: float) -> dict[str, Plan]:
         "overload": [
             lambda s: scenarios.overload(s, subscribers=5000, rate=20, messages=200),
         ],
+        # Every stream of a board reconnects at once: at rest, then during a burst of clicks.
+        "storm": [lambda s: storm.storm(s, subscribers=1000, clickers=16)] * 3,
     }
     quick: Plan = {
         "fanout": fanout_pair(20, 20, 10),
@@ -114,6 +117,9 @@ def plans(idle_hold: float) -> dict[str, Plan]:
             lambda s: scenarios.fanout(s, kind="direct", subscribers=20, rate=20, messages=10)
         ],
         "overload": [lambda s: scenarios.overload(s, subscribers=50, rate=100, messages=40)],
+        "storm": [
+            lambda s: storm.storm(s, subscribers=20, clickers=4, lead=0.5, tail=0.5, settle=30)
+        ],
     }
     return {"full": full, "quick": quick}
 
@@ -135,7 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=["fanout", "leaderboard", "ingest", "saturation", "idle", "direct", "overload"],
+        choices=[
+            "fanout",
+            "leaderboard",
+            "ingest",
+            "saturation",
+            "idle",
+            "direct",
+            "overload",
+            "storm",
+        ],
         help="run only these (repeatable); default: all",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
@@ -197,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                     result["wall_seconds"] = round(time.time() - started, 1)
                     # Other work on the box shows here: its 1-minute load before and after.
                     result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+                    # The code that ran: results of two checkouts can share a table.
+                    result["git_commit"] = meta["git_commit"]
                     print(report.one_line(result), flush=True)
                     results.append(result)
             path = args.out / f"{name}.json"
