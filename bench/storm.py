@@ -26,6 +26,7 @@ from typing import Any
 
 from bench.load import Worker, call_all
 from bench.scenarios import (
+    CONNECT_CONCURRENCY,
     Settings,
     _get,
     _post_port,
@@ -251,7 +252,7 @@ def storm(
     lead: float = 3.0,
     tail: float = 2.0,
     post_via: str = "origin",
-    concurrency: int = 256,
+    concurrency: int = CONNECT_CONCURRENCY,
     settle: float = 120.0,
 ) -> dict[str, Any]:
     """``subscribers`` streams on one board reconnect at once (``concurrency`` connecting
@@ -260,9 +261,11 @@ def storm(
     fast as they are answered (``post_via``: straight to the app, as behind Fastly,
     or through Pushpin). The burst goes on until ``tail`` seconds after the storm.
 
-    Why not all 1,000 in flight at once: with that many new requests in flight,
-    Pushpin 1.36 answers several hundred of them 502 at once, before they reach the
-    app (EventSource would not retry those); 256 in flight it answers all.
+    Why not all 1,000 in flight at once: Pushpin 1.36 answers some new requests 502
+    without passing them on when many are in flight (its debug log: "target error
+    state=1, condition=8"): 300 to 458 of 1,000 with all of them in flight, 0 to 126
+    at 256 on a loaded 2-core box, none at 64. A 502 is counted and retried, as a
+    reload would; EventSource itself gives up on one.
     """
     board = create_board(
         settings.database_url, f"storm-{uuid.uuid4().hex[:8]}", [f"P{i}" for i in range(players)]
