@@ -95,6 +95,16 @@ def plans(idle_hold: float) -> dict[str, Plan]:
         "overload": [
             lambda s: scenarios.overload(s, subscribers=5000, rate=20, messages=200),
         ],
+        # Past one proxy: the same fan-out through two Pushpins behind HAProxy against one,
+        # with the same bare-Pushpin baseline, alternating.
+        "proxies": [
+            lambda s, n=n, k=k, p=p, r=r: scenarios.fanout(
+                s, kind=k, subscribers=n, rate=5, messages=50, repeat=r, proxies=p
+            )
+            for n in (1000, 5000)
+            for r in range(2)
+            for k, p in (("bare", 1), ("app", 1), ("app", 2))
+        ],
         # Every stream of a board reconnects at once: at rest, then during a burst of clicks.
         "storm": [lambda s: storm.storm(s, subscribers=1000, clickers=16)] * 3,
     }
@@ -117,6 +127,12 @@ def plans(idle_hold: float) -> dict[str, Plan]:
             lambda s: scenarios.fanout(s, kind="direct", subscribers=20, rate=20, messages=10)
         ],
         "overload": [lambda s: scenarios.overload(s, subscribers=50, rate=100, messages=40)],
+        "proxies": [
+            lambda s, k=k, p=p: scenarios.fanout(
+                s, kind=k, subscribers=20, rate=20, messages=10, proxies=p
+            )
+            for k, p in (("bare", 1), ("app", 1), ("app", 2))
+        ],
         "storm": [
             lambda s: storm.storm(s, subscribers=20, clickers=4, lead=0.5, tail=0.5, settle=30)
         ],
@@ -149,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             "idle",
             "direct",
             "overload",
+            "proxies",
             "storm",
         ],
         help="run only these (repeatable); default: all",

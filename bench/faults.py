@@ -110,7 +110,7 @@ def numbers(events: list[tuple[str, str, str]]) -> list[int]:
 
 def _healthy(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+        return httpx.get(f"{url}/healthz/ready", timeout=5).status_code == 200
     except httpx.HTTPError:
         return False
 

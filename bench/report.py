@@ -393,6 +393,7 @@ def tables(out: Path) -> str:
         ("fanout", "Fan-out, every run (chat through Pushpin vs bare Pushpin)", fanout_table),
         ("direct", "Direct mode (no proxy)", fanout_table),
         ("overload", "Overload", fanout_table),
+        ("proxies", "Fan-out through two Pushpins behind HAProxy against one", fanout_table),
         ("ingest", "Ingest", ingest_table),
         ("leaderboard", "Leaderboard clicks", leaderboard_table),
         ("idle", "Idle cost", idle_table),

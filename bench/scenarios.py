@@ -272,15 +272,18 @@ def fanout(
     messages: int,
     settle: float = 60.0,
     repeat: int = 0,
+    proxies: int = 1,
 ) -> dict[str, Any]:
     """One channel, ``subscribers`` streams, ``messages`` at ``rate``/s; every delivery timed.
 
-    kind "app": chat POSTs through Pushpin; "direct": chat POSTs to the app with
-    no proxy; "bare": raw publishes through bare Pushpin.
+    kind "app": chat POSTs through Pushpin (``proxies`` > 1: through HAProxy in front of
+    that many Pushpins); "direct": chat POSTs to the app with no proxy; "bare": raw
+    publishes through bare Pushpin.
     """
     name = f"fanout-{kind}-{subscribers}"
+    options = {"proxies": proxies} if proxies > 1 else {}
     with (
-        target_running(kind, settings, name) as target,
+        target_running(kind, settings, name, **options) as target,
         workers_running(worker_count(subscribers) + 1) as workers,
     ):
         poster, clients = workers[0], workers[1:]
@@ -316,7 +319,7 @@ def fanout(
         deliveries, latencies = check_deliveries(collected, sent, key=key)
     return {
         "scenario": "fanout",
-        "target": kind,
+        "target": kind if proxies == 1 else f"{kind}-{proxies}-proxies",
         "repeat": repeat,
         "subscribers": subscribers,
         "rate_per_s": rate,

@@ -84,6 +84,8 @@ class Target(Stack):
     @property
     def port(self) -> int:
         """Where clients connect."""
+        if self.balancer is not None:
+            return self.balancer.port
         if self.pushpin is not None:
             return self.pushpin.ports.http
         return self.apps[0].port
@@ -96,9 +98,11 @@ class Target(Stack):
     def components(self) -> dict[str, list[int]]:
         """Root process ids by component name, for CPU and memory accounting."""
         found: dict[str, list[int]] = {}
-        if self.pushpin is not None:
-            for process in self.pushpin.processes:
-                found[process.name] = [process.pid]
+        for pushpin in self.pushpins:  # several Pushpins: each service summed over them
+            for process in pushpin.processes:
+                found.setdefault(process.name, []).append(process.pid)
+        if self.balancer is not None:
+            found["haproxy"] = [p.pid for p in self.balancer.processes]
         if self.apps:
             found["app"] = [a.process.pid for a in self.apps if a.process is not None]
         if self.publisher is not None and self.publisher.process is not None:
@@ -131,13 +135,16 @@ def start_app(
     app_processes: int = 1,
     overrides: Overrides | None = None,
     app_env: Mapping[str, str] | None = None,
+    proxies: int = 1,
 ) -> Target:
-    """The app (chatdemo.serve), behind Pushpin unless ``proxy`` is false."""
+    """The app (chatdemo.serve), behind Pushpin unless ``proxy`` is false (``proxies`` > 1:
+    that many Pushpins behind HAProxy, the publisher publishing to each)."""
     target = Target(
         workdir,
         app_environment(database_url, grip_url=""),
         apps=app_processes,
         proxy=proxy,
+        proxies=proxies,
         overrides=overrides,
         ready_path="/rooms/bench-ready/events/",
         app_env=app_env,

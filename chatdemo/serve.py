@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     from django.conf import settings
 
     workers = args.workers or settings.APP_WORKERS
-    proxied = bool(settings.GRIP_URL or getattr(settings, "GRIP_PROXIES", []))
+    proxied = bool(settings.GRIP_PROXIES)
     argv = command(host=args.host, port=args.port, workers=workers, proxied=proxied)
     os.execv(argv[0], argv)  # noqa: S606 - this process becomes the server
 

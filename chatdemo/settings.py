@@ -48,7 +48,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 HTTPS = env_bool("DJANGO_HTTPS", not DEBUG)
 SECURE_SSL_REDIRECT = HTTPS
 # Load balancers and container probes ask over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz(/live|/ready)?/?$"]
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000) if HTTPS else 0
@@ -136,6 +136,10 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# The publisher's and direct mode's listener need a session of their own (LISTEN, the
+# publisher's advisory lock): with app processes behind a pooler in transaction mode,
+# point this straight at PostgreSQL (realtime.notify). Empty: DATABASE_URL's database.
+DATABASE_LISTEN_URL = os.environ.get("DATABASE_LISTEN_URL", "")
 # A psycopg pool per process, on by default for PostgreSQL: its threads share
 # DATABASE_POOL_MAX_SIZE connections, so a flood of requests queues for one
 # (at most DATABASE_POOL_TIMEOUT seconds, then a 503 with Retry-After, as for
@@ -200,26 +204,25 @@ STORAGES = {
 }
 
 # --- Realtime -------------------------------------------------------------
-# GRIP_URL points at the proxy's publish API. Its `key` also verifies the
-# Grip-Sig header that the proxy signs each request with, so a client that
-# forges Grip-Sig is served as a direct client, never trusted as the proxy.
-# Empty means "no proxy": the app streams SSE itself over ASGI.
+# GRIP_URL points at the proxy's publish API (several proxies: their URLs separated
+# by commas or spaces). Each entry's `key` also verifies the Grip-Sig header that
+# the proxy signs each request with, so a client that forges Grip-Sig is never
+# trusted as the proxy. Empty means "no proxy": the app streams SSE itself over ASGI.
 #
 # Fastly Fanout signs Grip-Sig with ES256: set GRIP_VERIFY_KEY to its public
 # key (PEM or "base64:...") and keep verify-iss=fastly:<service id> in
 # GRIP_URL. realtime.gripconf refuses a configuration under which a forged
 # Grip-Sig could pass (see its docstring).
-_grip = grip_settings(
-    url=os.environ.get(
-        "GRIP_URL",
-        "http://127.0.0.1:5561/?iss=pushpin&key=changeme-local-development-grip-signing-key",
-    ),
+# What django_grip and the publisher read is GRIP_PROXIES, one entry per proxy; GRIP_URL
+# itself is not a setting (django_grip would add it to GRIP_PROXIES on every request).
+DEFAULT_GRIP_URL = (
+    "http://127.0.0.1:5561/?iss=pushpin&key=changeme-local-development-grip-signing-key"
+)
+GRIP_PROXIES = grip_settings(
+    url=os.environ.get("GRIP_URL", DEFAULT_GRIP_URL),
     verify_key=os.environ.get("GRIP_VERIFY_KEY", ""),
     verify_iss=os.environ.get("GRIP_VERIFY_ISS", ""),
-)
-GRIP_URL = _grip.url
-if _grip.verify_key:
-    GRIP_VERIFY_KEY = _grip.verify_key
+).proxies
 
 # Events are stored in our event log (realtime.models), in PostgreSQL: a
 # client that reconnects with Last-Event-ID, and Pushpin's recovery requests,
@@ -242,6 +245,12 @@ REALTIME_CATCH_UP_SECONDS = env_int("REALTIME_CATCH_UP_SECONDS", 1)
 REALTIME_PUBLISH_BATCH = env_int("REALTIME_PUBLISH_BATCH", 500)
 REALTIME_POLL_MS = env_int("REALTIME_POLL_MS", 250)
 REALTIME_SWEEP_SECONDS = env_int("REALTIME_SWEEP_SECONDS", 60)
+# Every call to a proxy's publish API gives up after this long (the proxy is then
+# marked down and probed again every REALTIME_HEARTBEAT_SECONDS; realtime.proxy).
+REALTIME_PUBLISH_TIMEOUT_MS = env_int("REALTIME_PUBLISH_TIMEOUT_MS", 2000)
+# How often each publisher writes its heartbeat (realtime.models.PublisherBeat), which
+# /healthz reads: a publisher silent for 5 of these is reported dead.
+REALTIME_HEARTBEAT_SECONDS = env_int("REALTIME_HEARTBEAT_SECONDS", 1)
 
 # How long Pushpin keeps an idle stream before it re-requests its Grip-Link
 # "next" URL. django-eventstream leaves it to Pushpin's default (120 s), which

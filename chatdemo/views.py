@@ -1,10 +1,10 @@
-"""Project-level pages: the home page and the health check."""
+"""Project-level pages: the home page and the health probes (chatdemo.health)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from base.http import api_view
 from chat.validation import DEFAULT_ROOM
-from realtime import proxy, publisher
+from chatdemo import health
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -26,31 +26,40 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
 
 
-@csrf_exempt  # so that a POST gets the API's JSON 405, not a CSRF page
-@never_cache
-@api_view("GET")
-def healthz(request: HttpRequest) -> JsonResponse:
-    """The database, the GRIP publish target and the publisher's lag.
+def _probe(view: Callable[[HttpRequest], JsonResponse]) -> Callable[..., HttpResponse]:
+    """A health probe's view: no CSRF page (a POST gets the API's JSON 405), never cached."""
+    return csrf_exempt(never_cache(api_view("GET")(view)))
 
-    200 when the database and the proxy answer, 503 otherwise. The publisher
-    runs in a process of its own, so its lag is reported but does not make
-    this app process unhealthy.
+
+@_probe
+def healthz_live(request: HttpRequest) -> JsonResponse:
+    """Liveness: this process answers requests."""
+    return JsonResponse({"ok": True})
+
+
+@_probe
+def healthz_ready(request: HttpRequest) -> JsonResponse:
+    """Readiness, for the load balancer: this process and its database answer.
+
+    Neither a proxy nor the publisher counts: one origin's readiness must not
+    hang on something every origin shares.
     """
-    database = database_status()
-    grip = proxy.status()
-    ok = database["ok"] and grip["ok"]
-    body = {"ok": ok, "database": database, "grip": grip}
+    database = health.bounded(health.database)
+    return JsonResponse({"ok": database["ok"], "database": database}, status=_status(database))
+
+
+@_probe
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The full report: the database, and (from the publisher's heartbeat) the publisher,
+    each proxy and the lag. 503 when any of them is not well; for people and monitoring,
+    not for the load balancer (that is ``/healthz/ready``)."""
+    database = health.bounded(health.database)
+    body: dict[str, Any] = {"ok": database["ok"], "database": database}
     if database["ok"]:
-        body["publisher"] = {"lag_seconds": publisher.lag_seconds()}
-    return JsonResponse(body, status=200 if ok else 503)
+        body["publisher"] = health.bounded(health.publishing)
+        body["ok"] = body["publisher"]["ok"]
+    return JsonResponse(body, status=_status(body))
 
 
-def database_status() -> dict[str, Any]:
-    """Whether the default database answers a query (the first error line if not)."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except DatabaseError as error:
-        return {"ok": False, "vendor": connection.vendor, "error": str(error).splitlines()[0]}
-    return {"ok": True, "vendor": connection.vendor}
+def _status(report: dict[str, Any]) -> int:
+    return 200 if report["ok"] else 503

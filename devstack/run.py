@@ -13,8 +13,12 @@ What it runs depends on what the machine has, and it says so in one line each:
   PostgreSQL, the app uses SQLite in ``RUN_DIR``.
 - **Proxy.** Pushpin (with zurl and condure) on ``PUSHPIN_PORT``, publish API
   on ``PUSHPIN_PUBLISH_PORT``; installed with apt-get when missing and running
-  as root on Debian/Ubuntu. Without it, the app streams SSE itself: open the
-  app's port.
+  as root on Debian/Ubuntu. Without it, or with ``PROXIES=0``, the app streams
+  SSE itself: open the app's port.
+- **Several proxies.** ``PROXIES=N`` (N > 1) runs N Pushpins (HTTP on
+  ``PUSHPIN_PORT - 10 + n``, publish API on ``PUSHPIN_PUBLISH_PORT + 10 (n - 1)``),
+  N app processes (``APP_PORT + n - 1``), the publisher and a standby, and
+  HAProxy (installed like Pushpin) on ``PUSHPIN_PORT`` as the one entry point.
 
 Then it applies migrations and the demo data, starts the app (``chatdemo.serve``) on ``APP_PORT``,
 prints the URL to open, and stops every process it started on Ctrl-C or
@@ -97,23 +101,50 @@ def pushpin_available(env: dict[str, str]) -> bool:
     return False
 
 
+def haproxy_available(env: dict[str, str]) -> bool:
+    """Whether HAProxy is on PATH, installing it with apt-get if allowed."""
+    if shutil.which("haproxy", path=env.get("PATH")) is not None:
+        return True
+    if can_apt_install(env):
+        say("balancer: HAProxy is not installed; installing it with apt-get (once)")
+        if apt_install("haproxy", env=env) and shutil.which("haproxy", path=env.get("PATH")):
+            return True
+    say("balancer: haproxy not found (install it with: sudo apt-get install -y haproxy)")
+    return False
+
+
+def env_proxies(env: dict[str, str]) -> int:
+    value = env.get("PROXIES", "").strip() or "1"
+    if not value.isdigit() or int(value) > 8:
+        raise StackError(f"PROXIES must be a number of Pushpins from 0 to 8; got {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Ports:
-    app: int
-    pushpin: PushpinPorts
+    apps: list[int]
+    pushpins: list[PushpinPorts]  # the first one's HTTP port is the entry, unless a balancer
+    entry: int
 
     @classmethod
-    def from_env(cls, env: dict[str, str]) -> Ports:
+    def from_env(cls, env: dict[str, str], proxies: int = 1) -> Ports:
         publish = env_port(env, "PUSHPIN_PUBLISH_PORT", 5561)
+        entry = env_port(env, "PUSHPIN_PORT", 7999)
+        app = env_port(env, "APP_PORT", 8000)
+        count = max(proxies, 1)
         return cls(
-            app=env_port(env, "APP_PORT", 8000),
-            pushpin=PushpinPorts(
-                http=env_port(env, "PUSHPIN_PORT", 7999),
-                publish=publish,
-                push_in=publish - 1,
-                push_in_sub=publish + 1,
-                command=publish + 2,
-            ),
+            apps=[app + n for n in range(count)],
+            pushpins=[
+                PushpinPorts(
+                    http=entry if count == 1 else entry - 10 + n,
+                    publish=publish + 10 * (n - 1),
+                    push_in=publish + 10 * (n - 1) - 1,
+                    push_in_sub=publish + 10 * (n - 1) + 1,
+                    command=publish + 10 * (n - 1) + 2,
+                )
+                for n in range(1, count + 1)
+            ],
+            entry=entry,
         )
 
 
@@ -151,13 +182,20 @@ def migrate_and_seed(*, env: dict[str, str]) -> None:
 def main() -> int:
     env = dev_environment()
     try:
-        ports = Ports.from_env(env)
+        proxies = env_proxies(env)
+        ports = Ports.from_env(env, proxies)
         run_dir = Path(env.get("RUN_DIR", "").strip() or ROOT / ".run").resolve()
         run_dir.mkdir(parents=True, exist_ok=True)
         if not env_bool("DJANGO_DEBUG", environ=env):
             production_settings_locally(env, run_dir)
         env["DATABASE_URL"] = choose_database(env, run_dir)
-        with_proxy = pushpin_available(env)
+        if proxies == 0:
+            say("proxy: PROXIES=0; the app streams SSE itself, with no GRIP proxy in front")
+            with_proxy = False
+        else:
+            with_proxy = pushpin_available(env)
+        if with_proxy and proxies > 1 and not haproxy_available(env):
+            raise StackError(f"PROXIES={proxies} needs HAProxy in front of the Pushpins")
         # No proxy is up yet: the demo data's events are stored; the publisher
         # publishes them once it runs.
         setup_env = {**env, "GRIP_URL": ""}
@@ -166,21 +204,28 @@ def main() -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
+    scaled = with_proxy and proxies > 1
     stack = Stack(
         run_dir,
         env,
-        apps=[ports.app],
+        apps=ports.apps if scaled else ports.apps[:1],
         proxy=with_proxy,
-        pushpin_ports=ports.pushpin,
+        proxies=proxies if scaled else 1,
+        pushpin_ports=ports.pushpins,
+        balancer_port=ports.entry,
+        standby=scaled,
         ready_path="/rooms/default/events/",
-        # An explicit GRIP_URL wins over the local Pushpin's.
+        # An explicit GRIP_URL wins over the local Pushpins'.
         grip_url=env.get("GRIP_URL") if with_proxy else "",
     )
-    if with_proxy:
-        url = f"http://localhost:{ports.pushpin.http}/"
-        how = f"through Pushpin; the app itself listens on :{ports.app}, Pushpin's logs are in {run_dir / 'pushpin' / 'log'}"
+    if scaled:
+        url = f"http://localhost:{ports.entry}/"
+        how = "through HAProxy and Pushpin; the ports are below"
+    elif with_proxy:
+        url = f"http://localhost:{ports.entry}/"
+        how = f"through Pushpin; the app itself listens on :{ports.apps[0]}, Pushpin's logs are in {run_dir / 'pushpin' / 'log'}"
     else:
-        url = f"http://localhost:{ports.app}/"
+        url = f"http://localhost:{ports.apps[0]}/"
         how = "the app serves the streams itself over ASGI"
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -192,16 +237,27 @@ def main() -> int:
     try:
         stack.start()
         assert stack.publisher is not None
-        say(
-            f"\n  Open {url}  (chat and leaderboard; {how})\n"
-            f"  The app's log (one line per request): {stack.app.log_path}\n"
-            f"  The publisher's log: {stack.publisher.log_path}\n"
-            "  Press Ctrl-C to stop.\n"
-        )
+        say(f"\n  Open {url}  (chat and leaderboard; {how})")
+        if scaled:
+            assert stack.balancer is not None
+            say(f"  HAProxy :{stack.balancer.port} (the entry point; {stack.balancer.workdir})")
+            for pushpin in stack.pushpins:
+                say(
+                    f"  Pushpin :{pushpin.ports.http}, publish API :{pushpin.ports.publish} "
+                    f"(logs: {pushpin.workdir / 'log'})"
+                )
+        for app in stack.apps:
+            say(f"  App :{app.port} (one line per request: {app.log_path})")
+        say(f"  The publisher's log: {stack.publisher.log_path}")
+        if stack.standby is not None:
+            say(f"  The standby publisher's log: {stack.standby.log_path}")
+        say("  Press Ctrl-C to stop.\n")
         processes = [
-            stack.app.process,
+            *(app.process for app in stack.apps),
             stack.publisher.process,
-            *(stack.pushpin.processes if stack.pushpin else []),
+            *(stack.standby.process for _ in [0] if stack.standby is not None),
+            *(p for pushpin in stack.pushpins for p in pushpin.processes),
+            *(stack.balancer.processes if stack.balancer else []),
         ]
         while all(p is not None and p.alive() for p in processes):
             time.sleep(0.5)

@@ -89,23 +89,28 @@ class PublisherServer:
     process: Process | None = None
 
     ACTIVE = "publisher active"
+    STANDBY = "publisher standby"
 
-    def start(self, timeout: float = 30, *, wait_active: bool = True) -> PublisherServer:
-        """Start it; unless ``wait_active`` is false, wait until it is the active publisher."""
-        before = self._active_count()
+    def start(
+        self, timeout: float = 30, *, wait_active: bool = True, wait_standby: bool = False
+    ) -> PublisherServer:
+        """Start it; wait until it is the active publisher (``wait_standby``: a standby),
+        unless ``wait_active`` is false."""
+        said = self.STANDBY if wait_standby else self.ACTIVE
+        before = self._count(said)
         self.process = start_ready(
             "publisher",
             [sys.executable, "manage.py", "realtime_publish"],
             env=self.env,
             log_path=self.log_path,
-            ready=lambda: not wait_active or self._active_count() > before,
+            ready=lambda: not wait_active or self._count(said) > before,
             timeout=timeout,
-            what="the publisher to become active",
+            what=f"the publisher to say {said!r}",
         )
         return self
 
-    def _active_count(self) -> int:
-        return self.process_log().count(self.ACTIVE)
+    def _count(self, said: str) -> int:
+        return self.process_log().count(said)
 
     def process_log(self) -> str:
         if not self.log_path.exists():

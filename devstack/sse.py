@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,6 +52,8 @@ class SSEEvent:
     event: str
     data: str
     id: str | None
+    # When it was read (time.monotonic()), for latency measurements; not part of equality.
+    received: float = field(default_factory=time.monotonic, compare=False)
 
     def json(self) -> Any:
         return json.loads(self.data)
@@ -94,7 +96,7 @@ class Subscriber:
 
     def _run(self) -> None:
         try:
-            while self._follow() and self.reconnect and not self._stopping:
+            while self._follow_or_lose() and self.reconnect and not self._stopping:
                 time.sleep(self.RECONNECT_DELAY)
                 with self._cond:
                     if self._stopping:
@@ -108,6 +110,16 @@ class Subscriber:
             with self._cond:
                 self.closed = True
                 self._cond.notify_all()
+
+    def _follow_or_lose(self) -> bool:
+        """:meth:`_follow`; with ``reconnect``, a connection lost or refused (the proxy was
+        killed) counts as a stream that ended, as EventSource takes it."""
+        try:
+            return self._follow()
+        except (OSError, http.client.HTTPException):
+            if not self.reconnect or self._stopping:
+                raise
+            return True
 
     def _follow(self) -> bool:
         """Read one connection's stream to its end; whether it was a stream (a 200)."""

@@ -3,10 +3,9 @@
     .venv/bin/python -m devstack.testdeps
 
 `make test` runs it first, and so does `.ci/run` through `make test`. The
-integration tests need Pushpin (with zurl and condure), the browser tests
-Debian's Chromium, the edge app's test Node.js, and this script PostgreSQL's
-client (``pg_isready``). As
-root on Debian or Ubuntu it installs whichever of them is missing with
+integration tests need Pushpin (with zurl and condure) and HAProxy, the browser
+tests Debian's Chromium, the edge app's test Node.js, and this script
+PostgreSQL's client (``pg_isready``). As root on Debian or Ubuntu it installs whichever of them is missing with
 apt-get, as `make run` does (devstack.run), and says so; otherwise it
 prints the apt-get command and fails. Then, if PostgreSQL at ``DATABASE_URL``
 (the tests' default: 127.0.0.1:5432) does not answer and a local cluster is
@@ -35,6 +34,7 @@ PACKAGE_OF = {
     "chromium": "chromium",
     "pg_isready": "postgresql-client",
     "node": "nodejs",  # tests/deploy/test_edge.py runs edge/'s routing rule
+    "haproxy": "haproxy",  # tests/realtime/test_many_proxies.py: Pushpins behind HAProxy
 }
 TESTS_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/chatdemo"  # as tests/settings.py
 

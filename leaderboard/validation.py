@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from base.errors import InvalidField, NotFound
 from base.text import validate_display_name
 
-# Ids are PostgreSQL bigints; anything else cannot name a row.
-_ID = re.compile(r"^[1-9][0-9]{0,18}$")
+# Ids are PostgreSQL bigints; anything else cannot name a row. Matched whole
+# (fullmatch): "$" would also match before a final newline, and int() would
+# read "1\n" as 1.
+_ID = re.compile(r"[1-9][0-9]{0,18}")
 _ID_MAX = 2**63 - 1
 
 BOARD_PLAYERS_MAX = 100
@@ -32,7 +34,7 @@ def parse_id(value: object, *, field: str) -> int:
     unknown one."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not _ID.match(value) or int(value) > _ID_MAX:
+    if not isinstance(value, str) or not _ID.fullmatch(value) or int(value) > _ID_MAX:
         raise NotFound(field)
     return int(value)
 

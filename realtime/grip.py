@@ -7,8 +7,14 @@ What we use of them through their documented interfaces:
   each request ``request.grip``: whether it came through the proxy (``proxied``), the
   proxy's last ids (``last``), and the instruction the response carries
   (``instruct``, with ``set_next_link``);
-- gripcontrol's ``parse_grip_uri``, ``GripPubControl`` and ``HttpStreamFormat`` to
-  publish to the proxy.
+- gripcontrol's ``parse_grip_uri``, which reads a ``GRIP_URL`` entry.
+
+Publishing does not go through pubcontrol: its HTTP calls have no timeout, so
+a proxy that stops answering would hold the publisher for good.
+:class:`PublishClient` speaks GRIP's publish protocol itself (a ``POST`` of
+``{"items": [...]}`` to ``<control_uri>/publish/``, authorized as gripcontrol
+does: a JWT with the entry's ``iss`` signed with its ``key``, or the key as a
+bearer token), with every call bounded by a timeout.
 
 What else we rely on is not documented (editing an instruction's channel list and
 filters): docs/BORROWED.md lists it with the test that fails when it changes, and
@@ -21,21 +27,32 @@ module imports :mod:`realtime.gripconf`, which imports this.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import http.client
+import json
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+import jwt
+from django.conf import settings
 from django.http import HttpRequest
-from gripcontrol import GripPubControl, HttpStreamFormat, parse_grip_uri
+from gripcontrol import parse_grip_uri
 
 __all__ = [
-    "GripPubControl",
-    "HttpStreamFormat",
+    "PublishClient",
+    "configured",
     "last_ids",
     "parse_grip_uri",
     "proxied",
     "shape_stream_instruction",
+    "stream_item",
 ]
+
+
+def configured() -> bool:
+    """Whether a GRIP proxy is configured (``GRIP_PROXIES``); if not, the app streams itself."""
+    return bool(settings.GRIP_PROXIES)
 
 
 def proxied(request: HttpRequest) -> bool:
@@ -80,3 +97,81 @@ def shape_stream_instruction(
         if link.startswith(f"{request.path}?"):
             link = quote(request.path, safe="/") + link[len(request.path) :]
         instruct.set_next_link(link, timeout=next_link_timeout)
+
+
+def stream_item(channel: str, content: str, *, id: str, prev_id: str) -> dict[str, Any]:
+    """A GRIP publish item for HTTP streams: ``content`` on ``channel``, rendered by the
+    proxy's ``build-id`` filter, delivered only after ``prev_id``."""
+    return {
+        "channel": channel,
+        "id": id,
+        "prev-id": prev_id,
+        "formats": {"http-stream": {"content": content, "content-filters": ["build-id"]}},
+    }
+
+
+class PublishError(Exception):
+    """The proxy did not take a publish."""
+
+
+class PublishClient:
+    """One proxy's publish API (a ``GRIP_PROXIES`` entry), over one kept-alive connection,
+    every call bounded by ``timeout`` seconds (connect, send and answer each)."""
+
+    def __init__(self, entry: dict[str, Any], *, timeout: float) -> None:
+        self.entry = entry
+        self.timeout = timeout
+        control = urlsplit(entry["control_uri"])
+        self.target = entry["control_uri"]  # reported without its key
+        self._https = control.scheme == "https"
+        self._netloc = control.netloc
+        self._path = control.path.rstrip("/") + "/publish/"
+        self._connection: http.client.HTTPConnection | None = None
+
+    def publish(self, items: Sequence[dict[str, Any]]) -> None:
+        """Hand ``items`` to the proxy, in order; raise :class:`PublishError` if it did not
+        take them within the timeout."""
+        body = json.dumps({"items": list(items)}).encode()
+        try:
+            status, text = self._post(body)
+        except (OSError, http.client.HTTPException) as error:
+            self.close()
+            raise PublishError(f"{self.target}: {type(error).__name__}: {error}") from None
+        if not 200 <= status < 300:
+            raise PublishError(f"{self.target}: HTTP {status}: {text[:200]}")
+
+    def probe(self) -> None:
+        """An empty publish on a connection of its own (the publishing one is not shared
+        across threads); raise :class:`PublishError` unless the proxy takes it in time."""
+        client = PublishClient(self.entry, timeout=self.timeout)
+        try:
+            client.publish([])
+        finally:
+            client.close()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _post(self, body: bytes) -> tuple[int, str]:
+        if self._connection is None:
+            kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            self._connection = kind(self._netloc, timeout=self.timeout)
+        headers = {"Content-Type": "application/json"}
+        auth = self._authorization()
+        if auth:
+            headers["Authorization"] = auth
+        self._connection.request("POST", self._path, body=body, headers=headers)
+        response = self._connection.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+
+    def _authorization(self) -> str | None:
+        key = self.entry.get("key")
+        if key is None:
+            return None
+        iss = self.entry.get("control_iss")
+        if iss is None:
+            return f"Bearer {key.decode() if isinstance(key, bytes) else key}"
+        claims = {"iss": iss, "exp": int(time.time()) + 3600}
+        return f"Bearer {jwt.encode(claims, key, algorithm='HS256')}"

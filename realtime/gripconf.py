@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -36,10 +38,14 @@ from realtime.grip import parse_grip_uri
 FASTLY_API_HOST = "api.fastly.com"
 
 
+Proxy = dict[str, Any]  # one GRIP_PROXIES entry, as parse_grip_uri gives it
+
+
 @dataclass(frozen=True)
 class GripSettings:
-    url: str  # GRIP_URL for django_grip; "" means no proxy (the app streams SSE itself)
-    verify_key: str | None  # GRIP_VERIFY_KEY for django_grip: a PEM public key, or None
+    # GRIP_PROXIES for django_grip and the publisher: one entry per proxy (each with its
+    # verify key); none means no proxy (the app streams SSE itself).
+    proxies: list[Proxy]
 
 
 def decode_verify_key(value: str) -> str:
@@ -77,43 +83,43 @@ def decode_verify_key(value: str) -> str:
     ).decode()
 
 
-def _with_query_param(url: str, name: str, value: str) -> str:
-    parts = urlsplit(url)
-    query = parse_qs(parts.query, keep_blank_values=True)
-    query[name] = [value]
-    return urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
-
-
 def grip_settings(*, url: str, verify_key: str = "", verify_iss: str = "") -> GripSettings:
     """Validate GRIP_URL, GRIP_VERIFY_KEY and GRIP_VERIFY_ISS; return what django_grip reads.
 
     - ``url`` empty: no proxy; the verify settings are ignored.
-    - ``url`` must carry ``key`` (the publish credential; for Pushpin also its
-      HS256 ``sig_key``), otherwise any ``Grip-Sig`` would be trusted.
-    - ``verify_iss``, if given, is added to the URL as ``verify-iss`` unless
-      the URL has one; django_grip checks the token's ``iss`` against it.
-    - A Fastly URL (``api.fastly.com``) needs a verify key and a verify issuer.
+    - ``url`` may list several proxies (Pushpin instances), separated by commas
+      or spaces; the publisher publishes every event to each. Each entry is
+      checked on its own, as below.
+    - Each entry must carry ``key`` (the publish credential; for Pushpin also
+      its HS256 ``sig_key``), otherwise any ``Grip-Sig`` would be trusted.
+    - ``verify_iss``, if given, is added to each entry as ``verify-iss`` unless
+      it has one; django_grip checks the token's ``iss`` against it.
+    - A Fastly entry (``api.fastly.com``) needs a verify key and a verify issuer.
     """
-    url = url.strip()
-    if not url:
-        return GripSettings(url="", verify_key=None)
-    entry = parse_grip_uri(url)
+    entries = [e for e in re.split(r"[\s,]+", url.strip()) if e]
+    decoded = decode_verify_key(verify_key.strip()) if verify_key.strip() else None
+    return GripSettings(proxies=[_proxy(e, decoded, verify_iss.strip()) for e in entries])
+
+
+def _proxy(url: str, verify_key: str | None, verify_iss: str) -> Proxy:
+    entry: Proxy = parse_grip_uri(url)
     if not entry["control_uri"].startswith(("http://", "https://")):
         raise ImproperlyConfigured(
             f"GRIP_URL must be an http(s) URL of the proxy's publish API; got {entry['control_uri']!r}"
         )
     if "key" not in entry:
         raise ImproperlyConfigured(
-            "GRIP_URL has no key=...: without a key django_grip would trust any request "
-            "that sends a Grip-Sig header. Pushpin: key=<its sig_key>&iss=<its sig_iss>; "
-            "Fastly: key=<API token> plus GRIP_VERIFY_KEY."
+            f"GRIP_URL's entry for {entry['control_uri']} has no key=...: without a key "
+            "django_grip would trust any request that sends a Grip-Sig header. "
+            "Pushpin: key=<its sig_key>&iss=<its sig_iss>; Fastly: key=<API token> plus "
+            "GRIP_VERIFY_KEY."
         )
-    if verify_iss.strip() and "verify_iss" not in entry:
-        url = _with_query_param(url, "verify-iss", verify_iss.strip())
-        entry = parse_grip_uri(url)
-    decoded = decode_verify_key(verify_key.strip()) if verify_key.strip() else None
+    if verify_iss and "verify_iss" not in entry:
+        entry["verify_iss"] = verify_iss
+    if verify_key is not None and "verify_key" not in entry:
+        entry["verify_key"] = verify_key
     if urlsplit(entry["control_uri"]).hostname == FASTLY_API_HOST:
-        if decoded is None and "verify_key" not in entry:
+        if "verify_key" not in entry:
             raise ImproperlyConfigured(
                 "GRIP_URL points at Fastly but GRIP_VERIFY_KEY is not set: Fanout signs "
                 "Grip-Sig with ES256, and the key in GRIP_URL is an API token that cannot "
@@ -125,4 +131,4 @@ def grip_settings(*, url: str, verify_key: str = "", verify_iss: str = "") -> Gr
                 "Fastly service with the same key, so add verify-iss=fastly:<service id> "
                 "to GRIP_URL (or set GRIP_VERIFY_ISS)."
             )
-    return GripSettings(url=url, verify_key=decoded)
+    return entry

@@ -44,3 +44,18 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel_id}:{self.seq} {self.type}"
+
+
+class PublisherBeat(models.Model):
+    """A publisher process's heartbeat: written every ``REALTIME_HEARTBEAT_SECONDS`` by the
+    active publisher and by each standby, whether or not anything is to be published, so
+    that ``/healthz`` tells a dead or stuck publisher from an idle one within seconds."""
+
+    name = models.CharField(max_length=255, unique=True)  # host:pid
+    active = models.BooleanField(default=False)
+    beat_at = models.DateTimeField()  # the database's clock, shared by every host
+    # The active publisher's view of each proxy (realtime.proxy.ProxyState.report).
+    proxies = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"{self.name} {'active' if self.active else 'standby'} @{self.beat_at}"

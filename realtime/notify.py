@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection, connections
 
 logger = logging.getLogger("realtime.notify")
@@ -36,6 +38,10 @@ NOTIFY_CHANNEL = "realtime_events"
 # The payload of a state notification: this prefix, then the channel. No channel
 # name starts with it (realtime.channels).
 _STATE = "state:"
+# A listener's notification to itself, to check that its connection is a session.
+_CHECK = "check:"
+# How long a new listener waits to hear its own check.
+CHECK_SECONDS = 5.0
 
 
 def notify(channel: str) -> None:
@@ -63,6 +69,8 @@ class Commits:
     states: set[str] = field(default_factory=set)
 
     def add(self, payload: str) -> None:
+        if payload.startswith(_CHECK):
+            return
         if payload.startswith(_STATE):
             self.states.add(payload.removeprefix(_STATE))
         else:
@@ -71,14 +79,44 @@ class Commits:
 
 @contextmanager
 def listening() -> Iterator[psycopg.Connection]:
-    """A connection of its own (not Django's, which may be pooled) that listens."""
-    params = connection.get_connection_params()
-    # Django's own cursor class and adapters are for its connections, not this one.
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    with psycopg.connect(**params, autocommit=True) as listener:
+    """A connection of its own (not Django's, which may be pooled) that listens.
+
+    It goes to ``DATABASE_LISTEN_URL`` when that is set, else where Django's
+    does. It must be a session of its own: ``LISTEN`` (and the publisher's
+    advisory lock) belong to the session, so behind a pooler in transaction
+    mode the listener would hear nothing. It checks that it hears its own
+    notification, and raises ``ImproperlyConfigured`` if it does not.
+    """
+    if settings.DATABASE_LISTEN_URL:
+        connect = psycopg.connect(settings.DATABASE_LISTEN_URL, autocommit=True)
+    else:
+        params = connection.get_connection_params()
+        # Django's own cursor class and adapters are for its connections, not this one.
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        connect = psycopg.connect(**params, autocommit=True)
+    with connect as listener:
         listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        _check_session(listener)
         yield listener
+
+
+def _check_session(listener: psycopg.Connection) -> None:
+    """Hear our own notification, or refuse a connection that cannot listen.
+
+    Notifications of others heard meanwhile are dropped: a listener looks at
+    everything after it connects anyway (:class:`Follower`).
+    """
+    token = f"{_CHECK}{id(listener)}"
+    listener.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, token])
+    for note in listener.notifies(timeout=CHECK_SECONDS):
+        if note.payload == token:
+            return
+    raise ImproperlyConfigured(
+        "LISTEN heard nothing on this connection: it is not a session of its own "
+        "(a pooler in transaction mode?). Point DATABASE_LISTEN_URL straight at PostgreSQL, "
+        "or at a pooler in session mode (docs/SCALING.md, Connection poolers)."
+    )
 
 
 def wait(listener: psycopg.Connection, timeout: float) -> Commits:

@@ -1,99 +1,239 @@
-"""The GRIP proxy's publish API, through gripcontrol: publishing, and whether it answers."""
+"""Delivery to the GRIP proxies: every event to every configured proxy, none waiting on another.
+
+:class:`ProxySet` publishes each batch to every proxy in ``GRIP_PROXIES`` at once,
+each call bounded by ``REALTIME_PUBLISH_TIMEOUT_MS``:
+
+- A batch counts as published when every proxy that is up took it. A proxy that
+  fails or does not answer in time is marked down, and the others go on: it
+  costs them one timeout, once.
+- A proxy that is down gets nothing until an empty publish, tried in the
+  background at most once per ``REALTIME_HEARTBEAT_SECONDS`` (so that probing
+  it holds up nothing), answers again. Then it is sent the
+  latest event of every channel written to since it went down: its streams that
+  hold an older ``prev-id`` see the gap and recover the missed events from the
+  log through their ``Grip-Link`` (docs/EVENT_DELIVERY.md), in order. A proxy
+  never gets a gap it cannot see.
+- When no proxy is up, the batch fails (:class:`PublishError`) and the
+  publisher tries it again from its first event.
+
+Each proxy's state (up or down, its last error, how far behind it is) goes
+into the publisher's heartbeat (:mod:`realtime.publisher`), which ``/healthz``
+reports, and into the log.
+
+The other way Pushpin offers, one ZMQ PUB socket that every instance subscribes
+to (``push_in_sub_specs``), is documented in docs/SCALING.md, with why we
+publish over HTTP to each instance instead.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Max
 
 from realtime import log
 from realtime.eventstream import grip_channel, proxy_sse
-from realtime.grip import GripPubControl, HttpStreamFormat, parse_grip_uri
+from realtime.grip import PublishClient, PublishError, stream_item
 from realtime.models import Event
 
+logger = logging.getLogger("realtime.proxy")
 
-class PublishError(Exception):
-    """The proxy did not take a batch; it is sent again, from its first event."""
+__all__ = ["NoProxy", "ProxySet", "PublishError", "transport"]
 
-
-def _pubcontrol() -> GripPubControl:
-    """A publisher for every configured proxy (``GRIP_PROXIES``, then ``GRIP_URL``)."""
-    proxies = [*getattr(settings, "GRIP_PROXIES", [])]
-    if settings.GRIP_URL:
-        proxies.append(parse_grip_uri(settings.GRIP_URL))
-    return GripPubControl(proxies)
+# Items per publish request: one request per batch would carry up to
+# REALTIME_PUBLISH_BATCH events of up to 5,000 characters each.
+_ITEMS_PER_REQUEST = 50
 
 
-class GripTransport:
-    """Publishes events to the proxy as django-eventstream's streams expect them.
+def items_of(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """The publish items of ``events``: SSE for django-eventstream's streams, each with its
+    ``id`` and ``prev-id``, the id rendered by the proxy (``build-id``)."""
+    return [
+        stream_item(
+            grip_channel(event.channel.name),
+            proxy_sse(event.type, log.data_text(event.data)),
+            id=str(event.seq),
+            prev_id=str(event.seq - 1),
+        )
+        for event in events
+    ]
 
-    Each event goes to the stream channel ``events-<channel>`` with ``id`` and
-    ``prev-id``, as SSE whose ``id:`` line Pushpin's ``build-id`` filter
-    renders (``%I``), as django-eventstream's own ``send_event`` does. A batch
-    goes out in requests of up to ten events, in order.
-    """
 
-    def __init__(self) -> None:
-        self._pubcontrol = _pubcontrol()
+@dataclass(eq=False)  # one per proxy, kept in dicts by identity
+class ProxyState:
+    """What the publisher knows of one proxy."""
+
+    client: PublishClient
+    up: bool = True
+    last_ok: float | None = None  # time.time() of its last publish or probe that worked
+    last_error: str | None = None
+    down_since: float | None = None  # time.time()
+    # Events (Event.pk) after this one were not all handed to it: those it gets when back.
+    missed_after: int = 0
+    next_probe: float = 0.0  # time.monotonic()
+    probe: Future[None] | None = None  # the empty publish in flight, while it is down
+
+    def report(self, now: float) -> dict[str, Any]:
+        """Its state for the heartbeat: ``lag_seconds`` is how long it has missed events."""
+        return {
+            "target": self.client.target,
+            "up": self.up,
+            "lag_seconds": 0.0 if self.down_since is None else round(now - self.down_since, 3),
+            "last_ok_seconds_ago": None if self.last_ok is None else round(now - self.last_ok, 3),
+            "last_error": self.last_error,
+        }
+
+
+class ProxySet:
+    """Publishes to every configured proxy; see the module."""
+
+    def __init__(self, entries: Sequence[dict[str, Any]] | None = None) -> None:
+        timeout = settings.REALTIME_PUBLISH_TIMEOUT_MS / 1000
+        self.proxies = [
+            ProxyState(PublishClient(entry, timeout=timeout))
+            for entry in (settings.GRIP_PROXIES if entries is None else entries)
+        ]
+        self.retry_seconds: float = settings.REALTIME_HEARTBEAT_SECONDS
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, len(self.proxies)), thread_name_prefix="publish"
+        )
+        self._probes = ThreadPoolExecutor(
+            max_workers=max(1, len(self.proxies)), thread_name_prefix="probe"
+        )
 
     def publish(self, events: Sequence[Event]) -> None:
-        results: list[tuple[bool, str]] = []
-        for event in events:
-            content = proxy_sse(event.type, log.data_text(event.data))
-            self._pubcontrol.publish_http_stream(
-                grip_channel(event.channel.name),
-                HttpStreamFormat(content, content_filters=["build-id"]),
-                id=str(event.seq),
-                prev_id=str(event.seq - 1),
-                callback=lambda ok, message: results.append((ok, message)),
+        """Hand ``events`` (in this order) to every proxy that is up; raise
+        :class:`PublishError` when none took them."""
+        self.revive()
+        up = [p for p in self.proxies if p.up]
+        if not up:
+            raise PublishError("no proxy is up: " + "; ".join(self._errors()))
+        items = items_of(events)
+        failed = self._each(up, lambda p: self._send(p, items))
+        for proxy, error in failed.items():
+            self._down(proxy, error, missed_after=min(e.pk for e in events) - 1)
+        if len(failed) == len(up):
+            raise PublishError("; ".join(failed.values()))
+
+    def revive(self) -> None:
+        """Bring back the proxies whose probe answered; start the probes that are due.
+
+        Probes run in the background: a proxy that hangs holds up nothing.
+        """
+        now = time.monotonic()
+        for proxy in self.proxies:
+            if proxy.up:
+                continue
+            if proxy.probe is not None and proxy.probe.done():
+                error = proxy.probe.exception()
+                proxy.probe = None
+                if error is None:
+                    self._up(proxy)
+                    continue
+                proxy.last_error = str(error) or type(error).__name__
+                proxy.next_probe = now + self.retry_seconds
+            if proxy.probe is None and proxy.next_probe <= now:
+                proxy.probe = self._probes.submit(proxy.client.probe)
+
+    def report(self) -> list[dict[str, Any]]:
+        """Each proxy's state, once those that are down and due were probed."""
+        self.revive()
+        now = time.time()
+        return [p.report(now) for p in self.proxies]
+
+    def close(self) -> None:
+        for pool in (self._pool, self._probes):
+            pool.shutdown(wait=False, cancel_futures=True)
+        for proxy in self.proxies:
+            proxy.client.close()
+
+    # --- each proxy -------------------------------------------------------------------
+
+    def _each(self, proxies: list[ProxyState], call: Any) -> dict[ProxyState, str]:
+        """Run ``call(proxy)`` for each proxy at once; the errors of those that failed.
+
+        Every call is bounded by the client's timeout; the wait is bounded too, in
+        case a call is stuck where the timeout does not reach.
+        """
+        futures = {self._pool.submit(call, p): p for p in proxies}
+        limit = 3 * settings.REALTIME_PUBLISH_TIMEOUT_MS / 1000 + 1
+        done, stuck = wait(futures, timeout=limit)
+        failed: dict[ProxyState, str] = {}
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                failed[futures[future]] = str(error) or type(error).__name__
+        for future in stuck:
+            proxy = futures[future]
+            proxy.client.close()
+            failed[proxy] = f"{proxy.client.target}: no answer within {limit:.0f} s"
+        return failed
+
+    @staticmethod
+    def _send(proxy: ProxyState, items: list[dict[str, Any]]) -> None:
+        for start in range(0, len(items), _ITEMS_PER_REQUEST):
+            proxy.client.publish(items[start : start + _ITEMS_PER_REQUEST])
+        proxy.last_ok = time.time()
+
+    def _down(self, proxy: ProxyState, error: str, *, missed_after: int) -> None:
+        logger.warning("proxy down target=%s error=%s", proxy.client.target, error)
+        proxy.up = False
+        proxy.last_error = error
+        proxy.down_since = time.time()
+        proxy.missed_after = missed_after
+        proxy.next_probe = time.monotonic() + self.retry_seconds
+
+    def _up(self, proxy: ProxyState) -> None:
+        """Back: send it each channel's latest event since it went down, so that its
+        streams see any gap and recover it from the log."""
+        latest = list(
+            Event.objects.filter(
+                pk__in=Event.objects.filter(pk__gt=proxy.missed_after)
+                .values("channel")
+                .annotate(last=Max("pk"))
+                .values("last")
             )
-        self._pubcontrol.wait_all_sent()
-        errors = [message for ok, message in results if not ok]
-        if errors or len(results) != len(events):
-            raise PublishError(errors[0] if errors else "a publish was never answered")
+            .select_related("channel")
+            .order_by("pk")
+        )
+        try:
+            self._send(proxy, items_of(latest))
+        except PublishError as error:
+            proxy.last_error = str(error)
+            proxy.next_probe = time.monotonic() + self.retry_seconds
+            return
+        logger.info(
+            "proxy up target=%s down_seconds=%.1f channels_to_recover=%d",
+            proxy.client.target,
+            time.time() - (proxy.down_since or time.time()),
+            len(latest),
+        )
+        proxy.up = True
+        proxy.down_since = None
+        proxy.last_ok = time.time()
+
+    def _errors(self) -> list[str]:
+        return [p.last_error or f"{p.client.target}: down" for p in self.proxies]
 
 
 class NoProxy:
-    """Direct mode (``GRIP_URL`` empty): nothing to publish to; streams read the log."""
+    """Direct mode (no ``GRIP_PROXIES``): nothing to publish to; streams read the log."""
 
     def publish(self, events: Sequence[Event]) -> None:
         return None
 
+    def report(self) -> list[dict[str, Any]]:
+        return []
 
-def transport() -> GripTransport | NoProxy:
-    return (
-        GripTransport() if settings.GRIP_URL or getattr(settings, "GRIP_PROXIES", []) else NoProxy()
-    )
+    def close(self) -> None:
+        return None
 
 
-def status(timeout: float = 2.0) -> dict[str, Any]:
-    """Whether each proxy's publish API accepts a publish, for the health check.
-
-    Sends an empty publish (``{"items": []}``) with the credentials real
-    publishes use, so a wrong key shows up here and not first as lost events.
-    ``{"ok": true, "mode": "direct"}`` when no proxy is configured. Targets
-    are reported without their key.
-    """
-    if not settings.GRIP_URL:
-        return {"ok": True, "mode": "direct"}
-    started = time.monotonic()
-    answers = _pubcontrol().http_call(
-        "/publish/", b'{"items": []}', {"Content-Type": "application/json"}
-    )
-    elapsed = round((time.monotonic() - started) * 1000, 1)
-    targets = []
-    for client, answer in answers.items():
-        target: dict[str, Any] = {"target": client.uri, "ms": elapsed}
-        if isinstance(answer[0], Exception):
-            target["error"] = str(answer[0])
-        else:
-            target["status"] = answer[0]
-        target["ok"] = 200 <= target.get("status", 0) < 300
-        targets.append(target)
-    return {
-        "ok": bool(targets) and all(t["ok"] for t in targets),
-        "mode": "grip",
-        "targets": targets,
-    }
+def transport() -> ProxySet | NoProxy:
+    return ProxySet() if settings.GRIP_PROXIES else NoProxy()

@@ -27,36 +27,43 @@ the publisher does not schedule another snapshot for its own.
 
 from __future__ import annotations
 
+import datetime
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 from django.conf import settings
 from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from realtime import log, notify, snapshots
-from realtime.models import Channel, Event
+from realtime.models import Channel, Event, PublisherBeat
 from realtime.proxy import PublishError
 
 logger = logging.getLogger("realtime.publisher")
 
 # Any 64-bit number that nothing else in the database uses as an advisory lock.
 LOCK_KEY = 0x7265616C74696D65  # "realtime"
+# Heartbeats of publishers silent for longer than this are deleted.
+BEATS_KEPT = datetime.timedelta(days=1)
 
 
 class Transport(Protocol):
     def publish(self, events: Sequence[Event]) -> None:
         """Publish ``events`` (in this order) or raise :class:`PublishError`."""
 
+    def report(self) -> list[dict[str, Any]]:
+        """Each proxy's state, for the heartbeat (and a chance to probe those that are down)."""
+
 
 class Publisher(notify.Follower):
     """Publishes the log's committed events through ``transport``; see the module."""
-
-    errors = (*notify.Follower.errors, PublishError)
 
     def __init__(self, transport: Transport) -> None:
         super().__init__(name="publisher", poll_seconds=settings.REALTIME_POLL_MS / 1000)
@@ -66,6 +73,12 @@ class Publisher(notify.Follower):
         self._stale: dict[str, float] = {}  # channel -> when its snapshot is due (monotonic)
         self._last_snapshot: dict[str, float] = {}
         self._last_sweep = 0.0
+        self.beat_name = f"{socket.gethostname()}:{os.getpid()}"
+        self.beat_every: float = settings.REALTIME_HEARTBEAT_SECONDS
+        self._last_beat = -1e9
+        # After a batch that no proxy took: when to try again, and how many failed in a row.
+        self._retry_at = 0.0
+        self._publish_failures = 0
 
     # --- one pass ---------------------------------------------------------------------
 
@@ -164,30 +177,102 @@ class Publisher(notify.Follower):
         if not self._lock(listener):
             logger.info("publisher standby: another publisher holds the lock")
             while not self._lock(listener):
+                self.beat(active=False)
                 if stop.wait(self.poll_seconds):
                     return
         logger.info("publisher active")
-        self.sweep()
+        self.beat(active=True, now=True)
+        self._publish_failures = 0
+        self.changed(None)
 
     def changed(self, commits: notify.Commits | None) -> None:
-        if (
-            commits is not None
-            and time.monotonic() - self._last_sweep > settings.REALTIME_SWEEP_SECONDS
-        ):
-            commits = None  # also anything whose notification was lost
-        self.run_once(commits)
+        """Publish what ``commits`` name; after a failure, everything, once the backoff is over.
+
+        A batch that no proxy took does not cost the lock: the publisher keeps
+        it, and its heartbeat, and tries again with backoff; the retry is a
+        sweep, which covers the notifications that came in between.
+        """
+        now = time.monotonic()
+        if now >= self._retry_at:
+            if self._publish_failures or now - self._last_sweep > settings.REALTIME_SWEEP_SECONDS:
+                commits = None  # also anything whose notification was lost
+            try:
+                self.run_once(commits)
+            except PublishError as error:
+                self._publish_failures += 1
+                delay = min(0.1 * 2**self._publish_failures, 5.0)
+                self._retry_at = now + delay
+                logger.warning("publish failed error=%s retry_in=%.1fs", error, delay)
+            else:
+                self._publish_failures = 0
+        self.beat(active=True)
 
     def wait_seconds(self) -> float:
-        """The poll interval, or less when a snapshot is due sooner."""
+        """The poll interval, or less when a snapshot or a retry is due sooner."""
+        due = [*self._stale.values(), *([self._retry_at] if self._publish_failures else [])]
         timeout = self.poll_seconds
-        if self._stale:
-            timeout = max(0.001, min(timeout, min(self._stale.values()) - time.monotonic()))
+        if due:
+            timeout = max(0.001, min(timeout, min(due) - time.monotonic()))
         return timeout
+
+    def beat(self, *, active: bool, now: bool = False) -> None:
+        """Write this process's heartbeat, at most every ``REALTIME_HEARTBEAT_SECONDS``
+        (``now``: at once), with each proxy's state; forget publishers silent for a day."""
+        if not now and time.monotonic() - self._last_beat < self.beat_every:
+            return
+        self._last_beat = time.monotonic()
+        proxies = self.transport.report() if active else []
+        for proxy in proxies:
+            if not proxy["up"]:
+                logger.warning(
+                    "proxy down target=%s lag_seconds=%s error=%s",
+                    proxy["target"],
+                    proxy["lag_seconds"],
+                    proxy["last_error"],
+                )
+        PublisherBeat.objects.update_or_create(
+            name=self.beat_name,
+            defaults={"active": active, "beat_at": Now(), "proxies": proxies},
+        )
+        PublisherBeat.objects.filter(beat_at__lt=timezone.now() - BEATS_KEPT).exclude(
+            name=self.beat_name
+        ).delete()
 
     @staticmethod
     def _lock(listener: psycopg.Connection) -> bool:
         row = listener.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()
         return bool(row and row[0])
+
+
+def status() -> dict[str, Any]:
+    """The publishers as their heartbeats tell, for ``/healthz``.
+
+    ``ok`` when an active publisher wrote its heartbeat within five
+    ``REALTIME_HEARTBEAT_SECONDS``; with its name, the heartbeat's age, each
+    proxy's state as it sees them, how many standbys are alive, and the lag.
+    """
+    stale = 5 * settings.REALTIME_HEARTBEAT_SECONDS
+    beats = [
+        (beat, (beat.now - beat.beat_at).total_seconds())
+        for beat in PublisherBeat.objects.annotate(now=Now()).order_by("-beat_at")
+    ]
+    active = next(((b, age) for b, age in beats if b.active and age <= stale), None)
+    report: dict[str, Any] = {
+        "ok": active is not None,
+        "active": None if active is None else active[0].name,
+        "heartbeat_age_seconds": None if active is None else round(active[1], 3),
+        "standbys": sum(1 for b, age in beats if not b.active and age <= stale),
+        "lag_seconds": lag_seconds(),
+        "proxies": [] if active is None else active[0].proxies,
+    }
+    if active is None:
+        last = next((age for b, age in beats if b.active), None)
+        report["error"] = (
+            "no active publisher has written a heartbeat"
+            if last is None
+            else f"the active publisher's last heartbeat is {last:.0f} s old"
+        )
+    return report
 
 
 def lag_seconds() -> float | None:

@@ -79,7 +79,7 @@ def stream(
     bad = _bad_position(request, channel, proxied=proxied)
     if bad is not None:
         return bad
-    if not proxied and settings.GRIP_URL:
+    if not proxied and grip.configured():
         # With a proxy configured the app runs as WSGI (chatdemo.serve), which
         # cannot hold a stream; and a client that goes around the proxy, or
         # forges its signature, is not served as if it came through it.
@@ -118,11 +118,11 @@ def _bad_position(request: HttpRequest, channel: str, *, proxied: bool) -> HttpR
         ("Last-Event-ID", request.headers.get("Last-Event-ID")),
         ("lastEventId", request.GET.get("lastEventId")),
     ):
-        if value and not _LAST_EVENT_ID.match(value):
+        if value and not _LAST_EVENT_ID.fullmatch(value):
             return json_error(400, source, f"{source} must look like '{channel}:<event id>'")
     if proxied:
         for value in grip.last_ids(request).values():
-            if not _EVENT_NUMBER.match(value):
+            if not _EVENT_NUMBER.fullmatch(value):
                 return json_error(400, "Grip-Last", "Grip-Last needs a numeric last-id")
     return None
 

@@ -35,6 +35,7 @@ from devstack.pushpin import Pushpin
 from devstack.servers import AppServer, PublisherServer
 from devstack.sse import Subscriber
 from realtime.channels import room_channel
+from realtime.gripconf import grip_settings
 from realtime.models import Channel, Event
 from realtime.publisher import Publisher
 
@@ -121,6 +122,9 @@ class Recorder:
     def publish(self, events: Sequence[Event]) -> None:
         self.sent.extend((e.channel.name, e.type, e.data) for e in events)
 
+    def report(self) -> list[dict[str, Any]]:
+        return []
+
 
 @pytest.fixture
 def published() -> Drain:
@@ -159,7 +163,11 @@ class Stack(devstack.stack.Stack):
     """
 
     def __init__(
-        self, workdir: Path, app_count: int = 1, app_env: dict[str, str] | None = None
+        self,
+        workdir: Path,
+        app_count: int = 1,
+        app_env: dict[str, str] | None = None,
+        **options: Any,
     ) -> None:
         self.database_url = postgres_url()
         env = {
@@ -169,7 +177,7 @@ class Stack(devstack.stack.Stack):
             "DJANGO_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
         }
-        super().__init__(workdir, env, apps=app_count, app_env=app_env)
+        super().__init__(workdir, env, apps=app_count, app_env=app_env, **options)
 
 
 def recovery_fetches(pushpin: Pushpin, room: str) -> int:
@@ -284,7 +292,7 @@ def post_unpublished(publisher: PublisherServer, room: str, text: str) -> Messag
 def live_db(transactional_db: None, settings: Any, stack: Stack) -> Stack:
     """Committed test data that the app subprocess can see; this process publishes
     to the same Pushpin as the app."""
-    settings.GRIP_URL = stack.pushpin.grip_url()
+    settings.GRIP_PROXIES = grip_settings(url=stack.pushpin.grip_url()).proxies
     return stack
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from chatdemo.settings import GRIP_URL
+from chatdemo.settings import DEFAULT_GRIP_URL as GRIP_URL
 from devstack import ROOT
 from devstack.pushpin import PUSHPIN_CONF, read_config
 from realtime import channels

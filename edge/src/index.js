@@ -13,7 +13,7 @@ addEventListener("fetch", (event) => event.respondWith(handle(event.request)));
 
 async function handle(request) {
   const url = new URL(request.url);
-  if (handsOffToFanout(request.method, url.pathname, request.headers.get("accept"))) {
+  if (handsOffToFanout(request.method, url, request.headers.get("accept"))) {
     return createFanoutHandoff(request, BACKEND);
   }
   return fetch(request, {

@@ -23,7 +23,16 @@ from tests.conftest import postgres_url
 
 pytestmark = pytest.mark.integration
 
-SCENARIOS = ["fanout", "leaderboard", "ingest", "idle", "direct", "overload", "storm"]
+SCENARIOS = [
+    "fanout",
+    "leaderboard",
+    "ingest",
+    "idle",
+    "direct",
+    "overload",
+    "proxies",
+    "storm",
+]
 
 
 def bench_database_name() -> str:
@@ -83,6 +92,7 @@ def test_bench_smoke_every_scenario_ran(results: dict[str, list[dict[str, Any]]]
     assert {name: len(runs) > 0 for name, runs in results.items()} == dict.fromkeys(SCENARIOS, True)
     assert [r["target"] for r in results["fanout"]] == ["bare", "app"]
     assert [r["target"] for r in results["direct"]] == ["direct"]
+    assert [r["target"] for r in results["proxies"]] == ["bare", "app", "app-2-proxies"]
     assert [(r["target"], r["post_via"]) for r in results["ingest"]] == [
         ("bare", "publish-api"),
         ("app", "pushpin"),
@@ -91,7 +101,7 @@ def test_bench_smoke_every_scenario_ran(results: dict[str, list[dict[str, Any]]]
     assert [r["post_via"] for r in results["leaderboard"]] == ["pushpin", "origin"]
 
 
-@pytest.mark.parametrize("scenario", ["fanout", "ingest", "idle", "direct", "overload"])
+@pytest.mark.parametrize("scenario", ["fanout", "ingest", "idle", "direct", "overload", "proxies"])
 def test_bench_smoke_every_message_reaches_every_subscriber_once(
     results: dict[str, list[dict[str, Any]]], scenario: str
 ) -> None:

@@ -97,8 +97,7 @@ def fanout(settings: Any) -> None:
         url=f"https://api.fastly.com/service/{SERVICE_ID}?verify-iss=fastly:{SERVICE_ID}&key={FASTLY_TOKEN}",
         verify_key="base64:" + base64.b64encode(FANOUT_PUBLIC_PEM.encode()).decode(),
     )
-    settings.GRIP_URL = grip.url
-    settings.GRIP_VERIFY_KEY = grip.verify_key
+    settings.GRIP_PROXIES = grip.proxies
 
 
 def test_fanout_valid_es256_sig_gets_grip_instructions(fanout: None) -> None:
@@ -139,9 +138,9 @@ def test_fanout_invalid_sig_is_served_as_direct_client(fanout: None, case: str) 
 
 @pytest.fixture
 def pushpin(settings: Any) -> None:
-    settings.GRIP_URL = grip_settings(
+    settings.GRIP_PROXIES = grip_settings(
         url=f"http://127.0.0.1:5561/?iss={SIG_ISS}&key={SIG_KEY}", verify_iss=SIG_ISS
-    ).url
+    ).proxies
 
 
 def test_pushpin_valid_hs256_sig_gets_grip_instructions(pushpin: None) -> None:

@@ -38,6 +38,6 @@ def test_without_a_proxy_the_app_streams_over_asgi() -> None:
 @pytest.mark.parametrize("value", [b"\xff", b"not an address", b"1.2.3.4, \xfe"])
 def test_a_bad_x_forwarded_for_never_reaches_a_500(live_db: Stack, value: bytes) -> None:
     """daphne's --proxy-headers turned these into a 500 before the app ran."""
-    response = httpx.get(f"{live_db.app.url}/healthz", headers={"X-Forwarded-For": value})
+    response = httpx.get(f"{live_db.app.url}/healthz/ready", headers={"X-Forwarded-For": value})
     assert response.status_code == 200
     assert response.json()["ok"] is True

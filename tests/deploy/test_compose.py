@@ -49,7 +49,19 @@ def _env(service: str) -> dict[str, str]:
 
 
 def test_compose_services() -> None:
-    assert sorted(SERVICES) == ["app", "db", "migrate", "publisher", "pushpin"]
+    assert sorted(SERVICES) == [
+        "app",
+        "balancer",
+        "db",
+        "migrate",
+        "publisher",
+        "pushpin",
+        "pushpin-2",
+    ]
+    assert {name: svc.get("profiles") for name, svc in SERVICES.items() if "profiles" in svc} == {
+        "pushpin-2": ["scale"],
+        "balancer": ["scale"],
+    }
     assert SERVICES["pushpin"]["image"] == "fanout/pushpin:1.36.0"  # the version tested here
     assert SERVICES["db"]["image"].startswith("postgres:")
     assert SERVICES["app"]["build"] == "."
@@ -67,6 +79,8 @@ def test_compose_publishes_only_pushpins_client_port() -> None:
         "app": [],
         "publisher": [],
         "pushpin": ["7999:7999"],
+        "pushpin-2": [],
+        "balancer": ["8999:7999"],
     }
     assert not [name for name, svc in SERVICES.items() if "network_mode" in svc or "expose" in svc]
     assert DEPLOY_CONF.get("runner", "http_port") == "7999"
@@ -80,6 +94,8 @@ def test_compose_database_and_publish_api_stay_on_the_internal_network() -> None
         "app": ["backend"],
         "publisher": ["backend"],
         "pushpin": ["backend", "edge"],
+        "pushpin-2": ["backend"],
+        "balancer": ["backend", "edge"],
     }
 
 
@@ -87,7 +103,7 @@ def test_compose_healthchecks_and_start_order() -> None:
     for name in ("db", "app", "pushpin"):
         assert SERVICES[name]["healthcheck"]["test"], name
     assert "pg_isready -U chatdemo -d chatdemo" in SERVICES["db"]["healthcheck"]["test"][1]
-    assert "http://127.0.0.1:8000/healthz" in SERVICES["app"]["healthcheck"]["test"][-1]
+    assert "http://127.0.0.1:8000/healthz/ready" in SERVICES["app"]["healthcheck"]["test"][-1]
     assert "/dev/tcp/127.0.0.1/7999" in SERVICES["pushpin"]["healthcheck"]["test"][-1]
     assert SERVICES["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
     for name in ("app", "publisher"):
@@ -134,6 +150,31 @@ def test_compose_pushpin_mounts_the_rendered_config_read_only() -> None:
         assert (deployconf.DEPLOY_DIR / name).read_text() == text, (
             f"deploy/pushpin/{name} is stale: run python -m devstack.deployconf"
         )
+
+
+def test_compose_scale_profile_balances_both_pushpins_and_publishes_to_each() -> None:
+    """`docker compose --env-file deploy/compose-scale.env up`: HAProxy (the official image)
+    in front of two Pushpins with the same configuration, and GRIP_URL naming both."""
+    assert SERVICES["balancer"]["image"].startswith("haproxy:2.6")
+    assert SERVICES["balancer"]["volumes"] == [
+        "./deploy/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro"
+    ]
+    assert SERVICES["pushpin-2"]["image"] == SERVICES["pushpin"]["image"]
+    assert SERVICES["pushpin-2"]["volumes"] == SERVICES["pushpin"]["volumes"]
+    assert (deployconf.HAPROXY_DIR / "haproxy.cfg").read_text() == deployconf.render_haproxy(), (
+        "deploy/haproxy/haproxy.cfg is stale: run python -m devstack.deployconf"
+    )
+    servers = re.findall(r"^\s+server \S+ (\S+) check$", deployconf.render_haproxy(), re.M)
+    assert servers == ["pushpin:7999", "pushpin-2:7999"]
+    scale_env = dict(
+        line.split("=", 1)
+        for line in (ROOT / "deploy" / "compose-scale.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert scale_env["COMPOSE_PROFILES"] == "scale"
+    urls = scale_env["CHATDEMO_GRIP_URL"].strip('"').split()
+    assert [urlsplit(url).hostname for url in urls] == ["pushpin", "pushpin-2"]
+    assert {url.split("?")[1] for url in urls} == {urlsplit(_env("app")["GRIP_URL"]).query}
 
 
 def test_deploy_pushpin_conf_differs_from_pushpin_conf_only_where_containers_need() -> None:

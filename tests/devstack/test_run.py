@@ -259,3 +259,76 @@ def _check_leaderboard(base: str, server: DevServer, subscribers: Subscribers) -
     second = sub.wait_count("update", 2)[1]
     scores = {p["id"]: p["score"] for p in second.json()["players"]}
     assert scores[player["id"]] == player["score"] + 1
+
+
+def _chat_round_trip(base: str, subscribers: Subscribers, count: int = 2) -> None:
+    """``count`` subscribers through ``base`` each get a message posted through it."""
+    room = f"t-{uuid.uuid4().hex[:12]}"
+    subs = subscribers.open(f"{base}/rooms/{room}/events/", count)
+    posted = httpx.post(
+        f"{base}/rooms/{room}/messages/", data={"from": "Ann", "text": "hi"}, timeout=10
+    )
+    assert posted.status_code == 200, posted.text
+    for sub in subs:
+        [event] = sub.wait_count("message", 1)
+        assert event.json() == posted.json()
+
+
+def test_devserver_with_proxies_0_streams_directly_though_pushpin_is_there(
+    devserver_db: str, tmp_path: Path, subscribers: Subscribers
+) -> None:
+    env = {**_devserver_env(tmp_path, devserver_db), "PROXIES": "0"}
+    server = DevServer(env)
+    try:
+        url = server.wait_for_url()
+        assert url == f"http://localhost:{env['APP_PORT']}/"
+        assert "proxy: PROXIES=0; the app streams SSE itself, with no GRIP proxy in front" in (
+            server.lines
+        )
+        _chat_round_trip(url.replace("localhost", "127.0.0.1").rstrip("/"), subscribers)
+        assert server.interrupt() == 0
+    finally:
+        server.kill()
+
+
+def test_devserver_with_proxies_2_runs_two_pushpins_two_apps_and_a_standby_behind_haproxy(
+    devserver_db: str, tmp_path: Path, subscribers: Subscribers
+) -> None:
+    # The ports PROXIES=2 takes (devstack.run): apps at APP_PORT and the next one; Pushpins'
+    # HTTP at PUSHPIN_PORT - 9 and - 8; publish APIs at PUSHPIN_PUBLISH_PORT and + 10, each
+    # with its ZMQ neighbours (-1, +1, +2); HAProxy at PUSHPIN_PORT.
+    block = free_port_block(27)
+    app, entry, publish = block, block + 12, block + 14
+    env = {
+        **_devserver_env(tmp_path, devserver_db),
+        "PROXIES": "2",
+        "APP_PORT": str(app),
+        "PUSHPIN_PORT": str(entry),
+        "PUSHPIN_PUBLISH_PORT": str(publish),
+    }
+    server = DevServer(env)
+    try:
+        url = server.wait_for_url()
+        assert url == f"http://localhost:{entry}/"
+        run = tmp_path / "run"
+        for line in (
+            f"  HAProxy :{entry} (the entry point; {run / 'haproxy'})",
+            f"  Pushpin :{entry - 9}, publish API :{publish} (logs: {run / 'pushpin-1' / 'log'})",
+            f"  Pushpin :{entry - 8}, publish API :{publish + 10} (logs: {run / 'pushpin-2' / 'log'})",
+            f"  App :{app} (one line per request: {run / f'app-{app}.log'})",
+            f"  App :{app + 1} (one line per request: {run / f'app-{app + 1}.log'})",
+            f"  The standby publisher's log: {run / 'publisher-standby.log'}",
+        ):
+            assert line in server.lines, "\n".join(server.lines)
+        _chat_round_trip(url.replace("localhost", "127.0.0.1").rstrip("/"), subscribers, 4)
+        health = httpx.get(f"http://127.0.0.1:{app}/healthz", timeout=10).json()["publisher"]
+        assert [p["target"] for p in health["proxies"]] == [
+            f"http://127.0.0.1:{publish}",
+            f"http://127.0.0.1:{publish + 10}",
+        ]
+        assert health["standbys"] == 1
+        assert server.interrupt() == 0
+        for port in (app, app + 1, entry, entry - 9, entry - 8, publish, publish + 10):
+            wait_until(lambda p=port: not port_open(p), timeout=10, what=f"port {port} to close")
+    finally:
+        server.kill()

@@ -30,6 +30,7 @@ def test_parse_id_accepts_positive_bigints(value: object, expected: int) -> None
         "abc",
         " 1",
         "1 ",
+        "1\n",  # "$" matches before a final newline; int() ignores it
         "\u0661",  # ARABIC-INDIC DIGIT ONE: a digit to str.isdigit, not to the API
         str(2**63),
         "9" * 30,

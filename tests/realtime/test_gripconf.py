@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -48,15 +49,19 @@ def test_decode_verify_key_rejects_non_keys_naming_the_variable(value: str, mess
 
 
 def test_grip_settings_empty_url_means_no_proxy() -> None:
-    assert grip_settings(url="", verify_key=PEM).url == ""
-    assert grip_settings(url="  ").verify_key is None
+    assert grip_settings(url="", verify_key=PEM).proxies == []
+    assert grip_settings(url="  ").proxies == []
 
 
 def test_grip_settings_keyless_url_is_refused() -> None:
     """Without a key django_grip would trust any request carrying a Grip-Sig header."""
-    with pytest.raises(ImproperlyConfigured, match="GRIP_URL has no key"):
+    with pytest.raises(
+        ImproperlyConfigured, match="GRIP_URL's entry for http://pushpin:5561 has no key"
+    ):
         grip_settings(url="http://pushpin:5561/")
-    with pytest.raises(ImproperlyConfigured, match="GRIP_URL has no key"):
+    with pytest.raises(
+        ImproperlyConfigured, match="GRIP_URL's entry for http://pushpin:5561 has no key"
+    ):
         grip_settings(url="http://pushpin:5561/?iss=pushpin", verify_key=PEM)
 
 
@@ -71,22 +76,38 @@ def test_grip_settings_fastly_without_issuer_is_refused() -> None:
 
 
 def test_grip_settings_fastly_form_parses_as_django_grip_reads_it() -> None:
-    grip = grip_settings(url=FASTLY, verify_key=PEM)
-    assert grip.verify_key == PEM
-    assert parse_grip_uri(grip.url) == {
+    [entry] = grip_settings(url=FASTLY, verify_key=PEM).proxies
+    assert entry == {
+        **parse_grip_uri(FASTLY),
+        "verify_key": PEM,
+    }
+    assert parse_grip_uri(FASTLY) == {
         "control_uri": "https://api.fastly.com/service/SVC",
-        "key": "TOKEN",  # no iss: pubcontrol sends it as a Bearer token
+        "key": "TOKEN",  # no iss: sent as a Bearer token
         "verify_iss": "fastly:SVC",
     }
 
 
 def test_grip_settings_verify_iss_from_env_is_added_to_the_url() -> None:
-    grip = grip_settings(
+    [entry] = grip_settings(
         url="https://api.fastly.com/service/SVC?key=TOKEN", verify_key=PEM, verify_iss="fastly:SVC"
-    )
-    assert parse_grip_uri(grip.url)["verify_iss"] == "fastly:SVC"
+    ).proxies
+    assert entry["verify_iss"] == "fastly:SVC"
 
 
 def test_grip_settings_url_issuer_wins_over_env() -> None:
-    grip = grip_settings(url=FASTLY, verify_key=PEM, verify_iss="fastly:OTHER")
-    assert parse_grip_uri(grip.url)["verify_iss"] == "fastly:SVC"
+    [entry] = grip_settings(url=FASTLY, verify_key=PEM, verify_iss="fastly:OTHER").proxies
+    assert entry["verify_iss"] == "fastly:SVC"
+
+
+def test_grip_settings_several_proxies_each_checked_and_keyed() -> None:
+    urls = [f"http://127.0.0.1:{port}/?iss=pushpin&key=k{port}" for port in (5561, 5571)]
+    proxies = grip_settings(url=f" {urls[0]}, {urls[1]}\n").proxies
+    assert [(p["control_uri"], p["key"]) for p in proxies] == [
+        ("http://127.0.0.1:5561", "k5561"),
+        ("http://127.0.0.1:5571", "k5571"),
+    ]
+    with pytest.raises(
+        ImproperlyConfigured, match=re.escape("entry for http://127.0.0.1:5571 has no key")
+    ):
+        grip_settings(url=f"{urls[0]} http://127.0.0.1:5571/?iss=pushpin")
