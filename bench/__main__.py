@@ -3,6 +3,7 @@
     python -m bench                       # every scenario at full size (about 55 minutes)
     python -m bench --quick               # smoke sizes, seconds (what `make test` runs)
     python -m bench --scenario fanout --scenario ingest
+    python -m bench --scenario storm      # 1,000 board streams reconnect during a burst of clicks
     python -m bench --pushpin-set handler.message_rate=2500   # try a pushpin.conf value
 
 Each scenario starts its own stack (Pushpin from the repo's pushpin.conf, the
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import environment, report, scenarios
+from bench import environment, report, scenarios, storm
 from bench.load import raise_nofile_limit
 from bench.scenarios import Settings
 
@@ -104,6 +105,8 @@ def plans(idle_hold: float) -> dict[str, Plan]:
             for r in range(2)
             for k, p in (("bare", 1), ("app", 1), ("app", 2))
         ],
+        # Every stream of a board reconnects at once: at rest, then during a burst of clicks.
+        "storm": [lambda s: storm.storm(s, subscribers=1000, clickers=16)] * 3,
     }
     quick: Plan = {
         "fanout": fanout_pair(20, 20, 10),
@@ -129,6 +132,9 @@ def plans(idle_hold: float) -> dict[str, Plan]:
                 s, kind=k, subscribers=20, rate=20, messages=10, proxies=p
             )
             for k, p in (("bare", 1), ("app", 1), ("app", 2))
+        ],
+        "storm": [
+            lambda s: storm.storm(s, subscribers=20, clickers=4, lead=0.5, tail=0.5, settle=30)
         ],
     }
     return {"full": full, "quick": quick}
@@ -160,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             "direct",
             "overload",
             "proxies",
+            "storm",
         ],
         help="run only these (repeatable); default: all",
     )
@@ -222,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
                     result["wall_seconds"] = round(time.time() - started, 1)
                     # Other work on the box shows here: its 1-minute load before and after.
                     result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+                    # The code that ran: results of two checkouts can share a table.
+                    result["git_commit"] = meta["git_commit"]
                     print(report.one_line(result), flush=True)
                     results.append(result)
             path = args.out / f"{name}.json"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -41,10 +42,13 @@ def raise_nofile_limit() -> int:
 
 @dataclass
 class Received:
-    """What one subscriber saw: (event type, SSE id, data, receive time) per event."""
+    """What one subscriber saw: (event type, SSE id, data, receive time) per event, and
+    when it began to connect and when its ``stream-open`` came."""
 
     events: list[tuple[str, str | None, str, float]] = field(default_factory=list)
     opened: bool = False
+    started: float | None = None
+    opened_at: float | None = None
     status: int | None = None
     error: str | None = None
     closed: bool = False
@@ -67,9 +71,21 @@ def _dechunk(raw: bytes) -> tuple[bytes, bytes, bool]:
 
 
 class _Subscriber:
-    def __init__(self, host: str, port: int, path: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        path: str,
+        headers: dict[str, str],
+        *,
+        started: float | None = None,
+        events: list[tuple[str, str | None, str, float]] | None = None,
+    ) -> None:
         self.host, self.port, self.path, self.headers = host, port, path, headers
-        self.seen = Received()
+        # ``started``: when a retried connect first began; ``events``: what a subscriber
+        # that reconnects saw before, kept so that a check spans its reconnects.
+        self.started = started
+        self.seen = Received(events=[] if events is None else events)
         self.counts: dict[str, int] = {}
         self.on_event: Callable[[_Subscriber, str], None] | None = None
         self.task: asyncio.Task[None] | None = None
@@ -77,6 +93,7 @@ class _Subscriber:
         self.opened = asyncio.Event()
 
     async def run(self) -> None:
+        self.seen.started = self.started or time.time()
         try:
             reader, writer = await asyncio.open_connection(self.host, self.port)
             self.writer = writer
@@ -88,6 +105,11 @@ class _Subscriber:
             head = await reader.readuntil(b"\r\n\r\n")
             status_line, _, header_block = head.decode("latin-1").partition("\r\n")
             self.seen.status = int(status_line.split()[1])
+            if self.seen.status != 200:
+                # No stream will follow (EventSource too gives up on any other status):
+                # fail now rather than wait for the proxy to close the connection.
+                self.seen.error = f"status {self.seen.status}"
+                return
             chunked = "transfer-encoding: chunked" in header_block.lower()
             await self._parse(reader, chunked)
         except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as error:
@@ -124,6 +146,7 @@ class _Subscriber:
             return  # a comment block such as the 2 KiB padding
         if event == "stream-open":
             self.seen.opened = True
+            self.seen.opened_at = now
             self.opened.set()
             return
         if event in _IGNORED:
@@ -132,6 +155,10 @@ class _Subscriber:
         self.counts[event] = self.counts.get(event, 0) + 1
         if self.on_event is not None:
             self.on_event(self, event)
+
+    def last_event_id(self) -> str | None:
+        """What EventSource would send as ``Last-Event-ID``: the last id it received."""
+        return next((e[1] for e in reversed(self.seen.events) if e[1]), None)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -147,22 +174,33 @@ async def _post_loop(
     requests: list[tuple[float, str, bytes, dict[str, str]]],
     concurrency: int,
     key: Callable[[int, bytes], Any],
+    stop: asyncio.Event | None = None,
 ) -> list[tuple[Any, float, float, int]]:
     """Send ``requests`` (at-time, path, body, headers) over ``concurrency`` keep-alive
-    connections; each is sent no earlier than its at-time. Returns (key, sent, done, status)."""
+    connections; each is sent no earlier than its at-time. Returns (key, sent, done, status).
+
+    With ``stop``, the requests are sent over and over until it is set (each
+    connection finishes the request it has in flight).
+    """
     results: list[tuple[Any, float, float, int]] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(len(requests)):
         queue.put_nowait(index)
+    endless = itertools.count()
 
     async def poster() -> None:
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while True:
-                try:
-                    index = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
+                if stop is not None:
+                    if stop.is_set():
+                        return
+                    index = next(endless) % len(requests)
+                else:
+                    try:
+                        index = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        return
                 at, path, body, headers = requests[index]
                 delay = at - time.time()
                 if delay > 0:
@@ -203,6 +241,7 @@ class _WorkerLoop:
     def __init__(self, conn: multiprocessing.connection.Connection) -> None:
         self.conn = conn
         self.subscribers: list[_Subscriber] = []
+        self.posting: tuple[asyncio.Event, asyncio.Future[Any]] | None = None
 
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
@@ -247,18 +286,53 @@ class _WorkerLoop:
         retried (as a browser's EventSource would reconnect), up to ``attempts``
         times in all; the retries are counted.
         """
+        streams = [(path, headers, None) for path in paths]
+        return await self._open(host, port, streams, spread, concurrency, timeout, attempts)
+
+    async def do_reconnect(
+        self, concurrency: int, timeout: float, attempts: int = 3
+    ) -> dict[str, int]:
+        """Drop every stream and open it again at once, as EventSource reconnects: with
+        ``Last-Event-ID`` set to the last id it received. What each saw before is kept."""
+        old, self.subscribers = self.subscribers, []
+        streams = []
+        for sub in old:
+            sub.close()
+            last_id = sub.last_event_id()
+            headers = {**sub.headers, **({"Last-Event-ID": last_id} if last_id else {})}
+            streams.append((sub.path, headers, sub.seen.events))
+        if not old:
+            return {"opened": 0, "failed": 0, "retries": 0, "errors": {}}
+        host, port = old[0].host, old[0].port
+        return await self._open(host, port, streams, 0.0, concurrency, timeout, attempts)
+
+    async def _open(
+        self,
+        host: str,
+        port: int,
+        streams: list[tuple[str, dict[str, str], list[Any] | None]],
+        spread: float,
+        concurrency: int,
+        timeout: float,
+        attempts: int,
+    ) -> dict[str, int]:
         gate = asyncio.Semaphore(concurrency)
         start = time.time()
         opened: list[_Subscriber] = []
         retries = failed = 0
+        errors: dict[str, int] = {}  # why attempts failed: "status 502", "no stream-open", ...
 
-        async def open_one(index: int, path: str) -> None:
+        async def open_one(
+            index: int, path: str, headers: dict[str, str], events: list[Any] | None
+        ) -> None:
             nonlocal retries, failed
             if spread:
-                await asyncio.sleep(max(0.0, start + spread * index / len(paths) - time.time()))
+                await asyncio.sleep(max(0.0, start + spread * index / len(streams) - time.time()))
+            first_start = None
             for attempt in range(attempts):
-                sub = _Subscriber(host, port, path, headers)
                 async with gate:
+                    first_start = first_start or time.time()
+                    sub = _Subscriber(host, port, path, headers, started=first_start, events=events)
                     sub.task = asyncio.ensure_future(sub.run())
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(sub.opened.wait(), timeout)
@@ -266,13 +340,15 @@ class _WorkerLoop:
                     opened.append(sub)
                     return
                 sub.close()
+                reason = sub.seen.error or "no stream-open"
+                errors[reason.split(":")[0]] = errors.get(reason.split(":")[0], 0) + 1
                 if attempt + 1 < attempts:
                     retries += 1
             failed += 1
 
-        await asyncio.gather(*(open_one(i, p) for i, p in enumerate(paths)))
+        await asyncio.gather(*(open_one(i, *s) for i, s in enumerate(streams)))
         self.subscribers.extend(opened)
-        return {"opened": len(opened), "failed": failed, "retries": retries}
+        return {"opened": len(opened), "failed": failed, "retries": retries, "errors": errors}
 
     async def do_wait(
         self, event: str, timeout: float, count: int = 0, data_equals: str | None = None
@@ -314,10 +390,18 @@ class _WorkerLoop:
                     "status": seen.status,
                     "error": seen.error,
                     "closed": seen.closed,
+                    "started": seen.started,
+                    "opened_at": seen.opened_at,
                 }
             )
             if clear:
-                sub.seen = Received(opened=seen.opened, status=seen.status, closed=seen.closed)
+                sub.seen = Received(
+                    opened=seen.opened,
+                    status=seen.status,
+                    closed=seen.closed,
+                    started=seen.started,
+                    opened_at=seen.opened_at,
+                )
                 sub.counts = {}
         return out
 
@@ -336,6 +420,35 @@ class _WorkerLoop:
             concurrency=concurrency,
             key=_key_function(key),
         )
+
+    async def do_post_start(
+        self,
+        host: str,
+        port: int,
+        requests: list[tuple[float, str, bytes, dict[str, str]]],
+        concurrency: int,
+        key: str,
+    ) -> None:
+        """Start sending ``requests`` over and over, in the background, until ``post_stop``."""
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(
+            _post_loop(
+                host=host,
+                port=port,
+                requests=requests,
+                concurrency=concurrency,
+                key=_key_function(key),
+                stop=stop,
+            )
+        )
+        self.posting = (stop, task)
+
+    async def do_post_stop(self) -> list[tuple[Any, float, float, int]]:
+        """Stop what ``post_start`` started; every request it sent, as ``post`` returns them."""
+        assert self.posting is not None, "post_start first"
+        (stop, task), self.posting = self.posting, None
+        stop.set()
+        return list(await task)
 
 
 def _worker_main(conn: multiprocessing.connection.Connection) -> None:

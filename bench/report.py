@@ -13,6 +13,8 @@ def _ms(value: float | None) -> str:
 
 
 def one_line(result: dict[str, Any]) -> str:
+    if result["scenario"] == "storm":
+        return _storm_line(result)
     d = result.get("deliveries", {})
     lat = result.get("latency_ms", {})
     size = result.get("subscribers", "")
@@ -21,6 +23,24 @@ def one_line(result: dict[str, Any]) -> str:
         f"{result['scenario']:<11} {result['target']:<6} n={size} {extra and f'c={extra} '}"
         f"expected={d.get('expected')} received={d.get('received')} lost={d.get('lost')} "
         f"dup={d.get('duplicates')} p50={_ms(lat.get('p50'))} p99={_ms(lat.get('p99'))} ms "
+        f"({result.get('wall_seconds')} s)"
+    )
+
+
+def _storm_line(result: dict[str, Any]) -> str:
+    parts = []
+    for label in ("at_rest", "during_burst"):
+        phase = result[label]
+        opened = phase["to_stream_open_ms"]
+        parts.append(
+            f"{label}: {phase['reconnected']['opened']} reopened in {phase['storm_seconds']} s, "
+            f"open p50={_ms(opened['p50'])} p99={_ms(opened['p99'])} ms, "
+            f"lock waiters max={phase['lock_waits']['max_waiting']}"
+        )
+    return (
+        f"storm       app    n={result['subscribers']} c={result['clickers']} "
+        + "; ".join(parts)
+        + f"; score {result['final_score']}/{result['expected_score']} "
         f"({result.get('wall_seconds')} s)"
     )
 
@@ -299,6 +319,73 @@ def idle_table(results: list[dict[str, Any]]) -> str:
     )
 
 
+def storm_table(results: list[dict[str, Any]]) -> str:
+    """One row per phase of each run: the storm at rest, then during the burst of clicks."""
+    rows = []
+    for r in results:
+        burst = r["burst"]
+        for label, phase in (("at rest", r["at_rest"]), ("during clicks", r["during_burst"])):
+            opened, locks = phase["to_stream_open_ms"], phase["lock_waits"]
+            update = phase["to_first_update_ms"]
+            requests = phase["app_requests"]
+            stream, clicks = requests["stream_get"], requests["click"]
+            during = label == "during clicks"
+            rows.append(
+                [
+                    r.get("git_commit", "-"),
+                    label,
+                    r["subscribers"],
+                    r["clickers"] if during else 0,
+                    "{opened}/{failed}/{retries}".format(**phase["reconnected"]),
+                    phase["storm_seconds"],
+                    f"{_ms(opened['p50'])} / {_ms(opened['p99'])}",
+                    f"{_ms(update['p50'])} / {_ms(update['p99'])} ({update['count']})",
+                    f"{stream['answered']} ({_statuses(stream['statuses'])})",
+                    phase["pushpin_recovery_requests"],
+                    f"{_ms(stream['app_ms']['p50'])} / {_ms(stream['app_ms']['p99'])}",
+                    clicks["answered"],
+                    _ms(phase["app_cpu_ms_per_request"]),
+                    f"{locks['max_waiting']} / {locks['mean_waiting']:g} / "
+                    f"{locks['waiting_session_s']:g}",
+                    (
+                        f"{burst['before_storm']['per_s']} / {burst['during_storm']['per_s']}"
+                        if during
+                        else "-"
+                    ),
+                    f"{r['final_score']}/{r['expected_score']}" if during else "-",
+                    f"{r['update_ids_repeated']} / {r['update_ids_older_than_seen']}"
+                    if during
+                    else "-",
+                ]
+            )
+    return _table(
+        [
+            "code",
+            "storm",
+            "subscribers",
+            "clickers",
+            "reopened/failed/retries",
+            "storm s",
+            "to stream-open p50 / p99 ms",
+            "to first update p50 / p99 ms (n)",
+            "stream GETs answered (status)",
+            "Pushpin recoveries",
+            "app ms p50 / p99",
+            "clicks answered",
+            "app CPU ms/request",
+            "lock waiters max / mean / session-s",
+            "clicks/s before / during storm",
+            "final/expected score",
+            "update ids repeated / older",
+        ],
+        rows,
+    )
+
+
+def _statuses(statuses: dict[str, int]) -> str:
+    return ", ".join(f"{count}x{status}" for status, count in sorted(statuses.items())) or "-"
+
+
 def tables(out: Path) -> str:
     parts = []
     for name, title, render in (
@@ -310,6 +397,7 @@ def tables(out: Path) -> str:
         ("ingest", "Ingest", ingest_table),
         ("leaderboard", "Leaderboard clicks", leaderboard_table),
         ("idle", "Idle cost", idle_table),
+        ("storm", "Reconnect storm", storm_table),
     ):
         results = _load(out, name)
         if results:

@@ -23,7 +23,16 @@ from tests.conftest import postgres_url
 
 pytestmark = pytest.mark.integration
 
-SCENARIOS = ["fanout", "leaderboard", "ingest", "idle", "direct", "overload", "proxies"]
+SCENARIOS = [
+    "fanout",
+    "leaderboard",
+    "ingest",
+    "idle",
+    "direct",
+    "overload",
+    "proxies",
+    "storm",
+]
 
 
 def bench_database_name() -> str:
@@ -127,3 +136,32 @@ def test_bench_smoke_idle_counts_app_requests(results: dict[str, list[dict[str, 
     assert run["app_requests"] == 0
     # Each subscriber's own GET reached the app while connecting.
     assert run["connect_phase_app_requests"] >= run["subscribers"]
+
+
+def test_bench_smoke_storm_reopens_every_stream_and_counts_every_click(
+    results: dict[str, list[dict[str, Any]]],
+) -> None:
+    [run] = results["storm"]
+    subscribers = run["subscribers"]
+    for phase in (run["at_rest"], run["during_burst"]):
+        assert phase["reconnected"] == {
+            "opened": subscribers,
+            "failed": 0,
+            "retries": 0,
+            "errors": {},
+        }
+        assert phase["to_stream_open_ms"]["count"] == subscribers
+        assert phase["app_requests"]["stream_get"]["statuses"].keys() == {"200"}
+        assert phase["lock_waits"]["samples"] > 0
+    # At rest each client resumes from the latest id: no update is replayed to it.
+    assert run["at_rest"]["to_first_update_ms"]["count"] == 0
+    assert run["during_burst"]["to_first_update_ms"]["count"] == subscribers
+    clicks = run["burst"]["clicks"]
+    assert clicks["accepted"] == clicks["sent"] > 0
+    assert run["final_score"] == run["expected_score"] == clicks["accepted"]
+    assert run["subscribers_with_final_score"] == subscribers
+    assert (
+        run["score_went_down"],
+        run["update_ids_repeated"],
+        run["update_ids_older_than_seen"],
+    ) == (0, 0, 0)
