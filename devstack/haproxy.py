@@ -22,6 +22,10 @@ by ``python -m devstack.deployconf``). What the configuration says, and why:
   takes as final. Only failed connections are retried (``retry-on
   conn-failure``, the default): a request that reached an instance is never
   sent twice.
+- ``option http-no-delay``: an event is a few hundred bytes, sent as soon as it
+  comes. Without it HAProxy asks the kernel to hold small writes for more
+  (``MSG_MORE``), and every delivery waited up to 200 ms: the fan-out p50 through
+  two Pushpins behind HAProxy was 233 ms against 39 ms through one Pushpin alone.
 - ``option http-server-close`` is not set: Pushpin keeps connections alive.
 """
 
@@ -62,6 +66,7 @@ defaults
     timeout http-request 10s
     timeout http-keep-alive 10s
     timeout check 2s
+    option http-no-delay
 
 frontend entry
     bind {bind}:{port}
