@@ -72,7 +72,8 @@ class ProxyState:
     client: PublishClient
     up: bool = True
     last_ok: float | None = None  # time.time() of its last publish or probe that worked
-    last_error: str | None = None
+    last_error: str | None = None  # kept once it is back, with its age, for who looks later
+    last_error_at: float | None = None  # time.time()
     down_since: float | None = None  # time.time()
     # Events (Event.pk) after this one were not all handed to it: those it gets when back.
     missed_after: int = 0
@@ -87,7 +88,13 @@ class ProxyState:
             "lag_seconds": 0.0 if self.down_since is None else round(now - self.down_since, 3),
             "last_ok_seconds_ago": None if self.last_ok is None else round(now - self.last_ok, 3),
             "last_error": self.last_error,
+            "last_error_seconds_ago": (
+                None if self.last_error_at is None else round(now - self.last_error_at, 3)
+            ),
         }
+
+    def failed(self, error: str) -> None:
+        self.last_error, self.last_error_at = error, time.time()
 
 
 class ProxySet:
@@ -136,7 +143,7 @@ class ProxySet:
                 if error is None:
                     self._up(proxy)
                     continue
-                proxy.last_error = str(error) or type(error).__name__
+                proxy.failed(str(error) or type(error).__name__)
                 proxy.next_probe = now + self.retry_seconds
             if proxy.probe is None and proxy.next_probe <= now:
                 proxy.probe = self._probes.submit(proxy.client.probe)
@@ -184,7 +191,7 @@ class ProxySet:
     def _down(self, proxy: ProxyState, error: str, *, missed_after: int) -> None:
         logger.warning("proxy down target=%s error=%s", proxy.client.target, error)
         proxy.up = False
-        proxy.last_error = error
+        proxy.failed(error)
         proxy.down_since = time.time()
         proxy.missed_after = missed_after
         proxy.next_probe = time.monotonic() + self.retry_seconds
@@ -205,7 +212,7 @@ class ProxySet:
         try:
             self._send(proxy, items_of(latest))
         except PublishError as error:
-            proxy.last_error = str(error)
+            proxy.failed(str(error))
             proxy.next_probe = time.monotonic() + self.retry_seconds
             return
         logger.info(
