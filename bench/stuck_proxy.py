@@ -21,7 +21,6 @@ import os
 import re
 import signal
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -33,16 +32,6 @@ from bench.__main__ import DEFAULT_DATABASE_URL
 from bench.stacks import app_environment, prepare_database
 from devstack.sse import Subscriber
 from devstack.stack import Stack
-
-
-def _handler_pid(workdir: Path) -> int:
-    out = subprocess.run(
-        ["pgrep", "-f", f"pushpin-handler --config={workdir / 'pushpin.conf'}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    return int(out[0])
 
 
 def _ms(values: list[float]) -> dict[str, float]:
@@ -71,7 +60,7 @@ def run(*, proxies: int, stopped: float, database_url: str, workdir: Path) -> di
     try:
         for sub in subs:
             sub.wait_open()
-        frozen = _handler_pid(stack.pushpins[-1].workdir)
+        frozen = stack.pushpins[-1].handler_pid()
         os.kill(frozen, signal.SIGSTOP)
         started = time.monotonic()
         n = 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import shutil
+import subprocess
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -155,6 +156,19 @@ class Pushpin:
         """GRIP_URL for the app: this instance's publish API, and the key it signs Grip-Sig with."""
         conf = read_config(PUSHPIN_CONF)
         return f"{self.publish_url}/?iss={conf.get('proxy', 'sig_iss')}&key={conf.get('proxy', 'sig_key')}"
+
+    def handler_pid(self) -> int:
+        """The pid of this instance's handler (the process that runs the publish API),
+        which the runner starts in a process group of its own."""
+        found = subprocess.run(
+            ["pgrep", "-f", f"pushpin-handler --config={self.workdir / 'pushpin.conf'}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if len(found) != 1:
+            raise StackError(f"expected one pushpin-handler for {self.workdir}, found {found}")
+        return int(found[0])
 
     def log(self, name: str = "pushpin-handler") -> str:
         path = self.workdir / "log" / f"{name}.log"

@@ -117,17 +117,6 @@ def assert_all_once_in_order(
             assert [e.id for e in events] == [f"room-{room}:{n}" for n in range(1, MESSAGES + 1)]
 
 
-def handler_pid(pushpin: Pushpin) -> int:
-    out = subprocess.run(
-        ["pgrep", "-f", f"pushpin-handler --config={pushpin.workdir / 'pushpin.conf'}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    assert len(out) == 1, out
-    return int(out[0])
-
-
 def kill_pushpin(pushpin: Pushpin) -> None:
     """SIGKILL every process of the instance: its runner, condure, proxy, handler and zurl
     (the runner's services run in process groups of their own; each names the workdir)."""
@@ -191,7 +180,7 @@ def test_a_proxy_that_never_answers_holds_up_no_other_and_catches_up_after(
     transactional_db: None, scaled: Stack, room: str, subscribers: Subscribers
 ) -> None:
     opened = split_subscribers(scaled, room, subscribers)
-    frozen = handler_pid(scaled.pushpins[1])
+    frozen = scaled.pushpins[1].handler_pid()
     stopped_at: list[float] = []
 
     def freeze() -> None:
