@@ -233,11 +233,13 @@ EVENTSTREAM_CHANNELMANAGER_CLASS = "realtime.eventstream.ViewChannelManager"
 # How long the log keeps events for clients that resume; a channel's latest
 # event is kept however old it is.
 REALTIME_EVENT_RETENTION_HOURS = env_int("REALTIME_EVENT_RETENTION_HOURS", 24)
-# Events per answer to a resume or recovery request behind the proxy. An
-# answer always holds the stream (realtime.storage); when it leaves events
-# behind, the proxy comes back for them after REALTIME_CATCH_UP_SECONDS.
+# Events per answer to a resume or recovery request behind the proxy (at most 100:
+# django-eventstream asks for no more). An answer always holds the stream
+# (realtime.storage); when it leaves events behind, the proxy comes back for them
+# after REALTIME_CATCH_UP_SECONDS: 0, at once, so that a stream catches up at one
+# page per round trip, not one page per second.
 REALTIME_PAGE_SIZE = env_int("REALTIME_PAGE_SIZE", 100)
-REALTIME_CATCH_UP_SECONDS = env_int("REALTIME_CATCH_UP_SECONDS", 1)
+REALTIME_CATCH_UP_SECONDS = env_int("REALTIME_CATCH_UP_SECONDS", 0)
 # The publisher process (manage.py realtime_publish): events per batch; how
 # long it waits for a notification before it looks anyway (on SQLite, its poll
 # interval, as for direct-mode streams); and how often it re-reads every

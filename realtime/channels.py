@@ -16,9 +16,9 @@ def room_channel(room: str) -> str:
     """The channel that carries a chat room's ``message`` events.
 
     ``room-<room>`` when the name needs no percent-encoding; otherwise (``café``,
-    ``a:b``) ``room~`` and a hash of the name: django-eventstream writes SSE ids
-    with the channel percent-encoded but does not escape their ``%`` for
-    Pushpin's build-id filter, which then drops the stream.
+    ``a:b``) ``room~`` and a hash of the name, so that the channel, the GRIP
+    channel and the SSE ids built from it (``room~…:12``) need no
+    percent-encoding anywhere.
     """
     if _PLAIN_ROOM.match(room):
         return f"room-{room}"

@@ -32,6 +32,7 @@ __all__ = [
     "ViewChannelManager",
     "grip_channel",
     "is_grip_channel",
+    "plain_grip_body",
     "proxy_sse",
     "resume_id",
     "resume_position",
@@ -68,9 +69,23 @@ def resume_position(value: str, channel: str) -> int | None:
     return None
 
 
-def proxy_sse(event_type: str, data_text: str) -> str:
-    """An event as the SSE text published to the proxy, its id rendered there (``%I``)."""
-    return str(sse_encode_event(event_type, data_text, event_id="%I", escape=True))
+def proxy_sse(channel: str, event_id: int, event_type: str, data_text: str) -> str:
+    """An event as the SSE text published to the proxy: its id (:func:`resume_id`)
+    rendered here, as django-eventstream writes it in a stream's first answer."""
+    return str(sse_encode_event(event_type, data_text, event_id=resume_id(channel, event_id)))
+
+
+def plain_grip_body(response: HttpResponse) -> None:
+    """Undo the escaping django-eventstream applies to a GRIP answer's events.
+
+    It doubles every ``%`` of their data (and type) for Pushpin's ``build-id``
+    filter, which renders ids at delivery and turns ``%%`` back into ``%``. Our
+    streams do not use that filter (the publisher renders ids,
+    :func:`proxy_sse`), so the proxy passes the body as it is, and it must
+    carry the data as stored. Nothing else in that body has ``%%``: ids hold
+    quoted channel names, where a ``%`` is always followed by two hex digits.
+    """
+    response.content = response.content.replace(b"%%", b"%")
 
 
 class ViewChannelManager(DefaultChannelManager):

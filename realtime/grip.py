@@ -6,7 +6,7 @@ What we use of them through their documented interfaces:
 - django-grip's ``GripMiddleware`` (in settings), which verifies ``Grip-Sig`` and gives
   each request ``request.grip``: whether it came through the proxy (``proxied``), the
   proxy's last ids (``last``), and the instruction the response carries
-  (``instruct``, with ``set_next_link``);
+  (``instruct``);
 - gripcontrol's ``parse_grip_uri``, which reads a ``GRIP_URL`` entry.
 
 Publishing does not go through pubcontrol: its HTTP calls have no timeout, so
@@ -36,7 +36,7 @@ from urllib.parse import quote, urlsplit
 
 import jwt
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from gripcontrol import parse_grip_uri
 
 __all__ = [
@@ -68,45 +68,58 @@ def last_ids(request: HttpRequest) -> dict[str, str]:
 
 
 def shape_stream_instruction(
-    request: HttpRequest, *, keep_channel: Callable[[str], bool], next_link_timeout: int
-) -> None:
+    request: HttpRequest,
+    response: HttpResponse,
+    *,
+    keep_channel: Callable[[str], bool],
+    next_link_timeout: int,
+) -> bool:
     """Trim django-eventstream's GRIP instruction to what our streams use (the channels
-    ``keep_channel`` accepts), and set when the proxy comes back to the stream's next link.
+    ``keep_channel`` accepts, with no filter), and set when the proxy comes back to the
+    stream's next link. Returns whether the response carries an instruction.
 
     django-eventstream also subscribes every stream to ``user-<id>`` (to kick
-    a user off a channel) and runs the ``skip-users`` filter on every
-    delivery (for ``send_event(skip_user_ids=...)``). Neither is used here,
-    and both cost Pushpin work per stream and per delivery: at 5,000
-    subscribers its handler spent about 30% more CPU per delivery on these
-    streams than on bare ones (docs/BENCHMARKS.md). ``build-id`` stays: it
-    renders each event's id and unescapes the ``%%`` in stored data.
+    a user off a channel) and runs two filters on every delivery:
+    ``skip-users`` (for ``send_event(skip_user_ids=...)``) and ``build-id``,
+    which renders each event's id from the stream's channels. Neither the user
+    channel nor ``skip-users`` is used here. A stream has exactly one channel,
+    so the publisher renders the id itself (:func:`stream_item`): at 5,000
+    subscribers the filters cost Pushpin's handler about 30% more CPU per
+    delivery than on bare streams (docs/BENCHMARKS.md). Without them, the
+    answer's body goes to the client as it is (``eventstream.plain_grip_body``).
 
-    django-eventstream builds the next link from the decoded path: a room such
-    as ``café`` or ``a,b`` must be percent-encoded in ``Grip-Link`` (a ``,``
-    there would split the header's value in two).
+    The ``Grip-Link`` header is written here, not by django-grip, which
+    cannot say ``timeout=0`` (it leaves out any timeout that is not positive,
+    and the proxy then waits its default): ``0`` asks the proxy to come back
+    at once, for a stream that has more to catch up on. django-eventstream
+    builds the link from the decoded path: a room such as ``café`` or ``a,b``
+    must be percent-encoded in it (a ``,`` would split the header in two).
     """
     grip = getattr(request, "grip", None)
     instruct: Any = getattr(grip, "instruct", None)
     if instruct is None:
-        return
+        return False
     instruct.channels = [c for c in instruct.channels if keep_channel(c.name)]
     for channel in instruct.channels:
-        channel.filters = [f for f in channel.filters if f != "skip-users"]
+        channel.filters = []
     link: str = instruct.next_link
     if link:
         if link.startswith(f"{request.path}?"):
             link = quote(request.path, safe="/") + link[len(request.path) :]
-        instruct.set_next_link(link, timeout=next_link_timeout)
+        instruct.next_link = ""  # so that django-grip writes no Grip-Link of its own
+        response["Grip-Link"] = f"<{link}>; rel=next; timeout={max(0, next_link_timeout)}"
+    return True
 
 
 def stream_item(channel: str, content: str, *, id: str, prev_id: str) -> dict[str, Any]:
-    """A GRIP publish item for HTTP streams: ``content`` on ``channel``, rendered by the
-    proxy's ``build-id`` filter, delivered only after ``prev_id``."""
+    """A GRIP publish item for HTTP streams: ``content`` (SSE with its ids written in)
+    on ``channel``, delivered to a stream only after ``prev_id``; ``id`` is the
+    last event's."""
     return {
         "channel": channel,
         "id": id,
         "prev-id": prev_id,
-        "formats": {"http-stream": {"content": content, "content-filters": ["build-id"]}},
+        "formats": {"http-stream": {"content": content}},
     }
 
 

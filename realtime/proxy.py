@@ -46,23 +46,70 @@ logger = logging.getLogger("realtime.proxy")
 
 __all__ = ["NoProxy", "ProxySet", "PublishError", "transport"]
 
-# Items per publish request: one request per batch would carry up to
-# REALTIME_PUBLISH_BATCH events of up to 5,000 characters each.
-_ITEMS_PER_REQUEST = 50
+# Pushpin refuses a publish request over push_in_max_body_size (1,000,000 bytes by
+# default). An item's content is ASCII (log.data_text escapes the rest), so its JSON takes
+# at most twice its length, plus the item's other fields.
+_REQUEST_BYTES = 900_000
+_ITEM_OVERHEAD = 512
+# Where a run of events is cut into items (one event always fits: a message's data is
+# at most about 35,000 characters).
+_ITEM_CHARS = 64_000
 
 
 def items_of(events: Sequence[Event]) -> list[dict[str, Any]]:
-    """The publish items of ``events``: SSE for django-eventstream's streams, each with its
-    ``id`` and ``prev-id``, the id rendered by the proxy (``build-id``)."""
-    return [
-        stream_item(
-            grip_channel(event.channel.name),
-            proxy_sse(event.type, log.data_text(event.data)),
-            id=str(event.seq),
-            prev_id=str(event.seq - 1),
+    """The publish items of ``events``: one item per run of consecutive events of a
+    channel, as SSE with each event's id written in, the item's ``prev-id`` the id
+    before the run's first.
+
+    One item for many events: Pushpin queues at most 100 items per stream
+    while the client's buffer is full, and drops the rest (the stream then
+    recovers from the log); a batch of 500 events as 500 items overflowed it at
+    once (docs/BENCHMARKS.md, the flood).
+    """
+    items: list[dict[str, Any]] = []
+    run: list[tuple[Event, str]] = []
+    size = 0
+    for event in [*events, None]:
+        text = (
+            ""
+            if event is None
+            else proxy_sse(event.channel.name, event.seq, event.type, log.data_text(event.data))
         )
-        for event in events
-    ]
+        last = run[-1][0] if run else None
+        if last is not None and (
+            event is None
+            or event.channel_id != last.channel_id
+            or event.seq != last.seq + 1
+            or size + len(text) > _ITEM_CHARS
+        ):
+            first = run[0][0]
+            items.append(
+                stream_item(
+                    grip_channel(first.channel.name),
+                    "".join(t for _e, t in run),
+                    id=str(last.seq),
+                    prev_id=str(first.seq - 1),
+                )
+            )
+            run, size = [], 0
+        if event is not None:
+            run.append((event, text))
+            size += len(text)
+    return items
+
+
+def requests_of(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``items`` packed, in order, into publish requests that Pushpin takes."""
+    requests: list[list[dict[str, Any]]] = []
+    size = _REQUEST_BYTES
+    for item in items:
+        cost = 2 * len(item["formats"]["http-stream"]["content"]) + _ITEM_OVERHEAD
+        if size + cost > _REQUEST_BYTES:
+            requests.append([])
+            size = 0
+        requests[-1].append(item)
+        size += cost
+    return requests
 
 
 @dataclass(eq=False)  # one per proxy, kept in dicts by identity
@@ -184,8 +231,8 @@ class ProxySet:
 
     @staticmethod
     def _send(proxy: ProxyState, items: list[dict[str, Any]]) -> None:
-        for start in range(0, len(items), _ITEMS_PER_REQUEST):
-            proxy.client.publish(items[start : start + _ITEMS_PER_REQUEST])
+        for request in requests_of(items):
+            proxy.client.publish(request)
         proxy.last_ok = time.time()
 
     def _down(self, proxy: ProxyState, error: str, *, missed_after: int) -> None:

@@ -97,13 +97,15 @@ def stream(
         # A page that left events behind holds the stream too (see
         # realtime.storage); the proxy comes back for the rest soon.
         more = page is not None and page.more
-        grip.shape_stream_instruction(
+        if grip.shape_stream_instruction(
             request,
+            response,
             keep_channel=eventstream.is_grip_channel,
             next_link_timeout=settings.REALTIME_CATCH_UP_SECONDS
             if more
             else settings.EVENTSTREAM_NEXT_LINK_TIMEOUT,
-        )
+        ):
+            eventstream.plain_grip_body(response)
     if isinstance(response, StreamingHttpResponse) and response.is_async:
         content = response.streaming_content
         assert isinstance(content, AsyncIterator), "an async response streams asynchronously"

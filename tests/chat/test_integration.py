@@ -144,6 +144,30 @@ def test_failed_publish_is_recovered_from_the_database(
     assert events[0].json()["id"] == lost.pk
 
 
+def test_events_published_together_arrive_as_stored_each_with_its_id(
+    live_db: Stack, room: str, subscribers: Subscribers
+) -> None:
+    """Events that wait for the publisher go to the proxy as one item, their ids written
+    in, and no proxy filter: ``%`` arrives as it was sent, live and on resume."""
+    [live] = subscribers.open(f"{live_db.url}/rooms/{room}/events/")
+    texts = ["100%", "%%", "%I", "%(events-x)s", "plain"]
+    live_db.publisher.stop()
+    try:
+        sent = [message_post(room=room, author="Ann", text=t) for t in texts]
+    finally:
+        live_db.publisher.start()
+    events = live.wait_count("message", len(texts), timeout=20)
+    assert [e.json()["text"] for e in events] == texts
+    assert [e.id for e in events] == [f"room-{room}:{n}" for n in range(1, 6)]
+    assert [e.json()["id"] for e in events] == [m.pk for m in sent]
+    resumed = live_db.subscribe(f"/rooms/{room}/events/", {"Last-Event-ID": f"room-{room}:1"})
+    subscribers.append(resumed)
+    again = resumed.wait_count("message", 4)
+    assert [(e.id, e.json()["text"]) for e in again] == [
+        (e.id, e.json()["text"]) for e in events[1:]
+    ]
+
+
 def test_pushpin_restart_client_resumes_without_loss(
     live_db: Stack, client_http: httpx.Client, room: str, subscribers: Subscribers
 ) -> None:

@@ -3,7 +3,8 @@
 Pushpin drops a delivery without telling anyone when its handler queue is over
 ``message_hwm`` (the publisher got 200). Here a Pushpin with a one-delivery
 queue and one delivery per second drops the second of two publishes that
-arrive together. The next publish's ``prev-id`` reveals the gap to the
+arrive within the same second. (Events committed together go to Pushpin as one
+item, realtime.proxy.items_of: here each is published on its own.) The next publish's ``prev-id`` reveals the gap to the
 subscriber's session, which fetches the missing event through its recovery
 link (``?link=next``) from the app, which reads it from PostgreSQL.
 """
@@ -17,9 +18,11 @@ import pytest
 from django.db import transaction
 
 from chat.services import message_post
-from devstack.processes import StackError
+from devstack.processes import StackError, wait_until
 from devstack.pushpin import Pushpin, PushpinPorts
 from devstack.stack import READY_PATH
+from realtime.channels import room_channel
+from realtime.models import Channel
 from tests.conftest import (
     Stack,
     Subscribers,
@@ -53,6 +56,10 @@ def dropping_pushpin(live_db: Stack, tmp_path: Path) -> Iterator[Pushpin]:
         pushpin.stop()
 
 
+def published_id(room: str) -> int:
+    return Channel.objects.get(name=room_channel(room)).published_id
+
+
 def test_delivery_dropped_over_message_hwm_is_recovered_from_the_database(
     dropping_pushpin: Pushpin, room: str, subscribers: Subscribers
 ) -> None:
@@ -64,10 +71,12 @@ def test_delivery_dropped_over_message_hwm_is_recovered_from_the_database(
         message_post(room=room, author="Ann", text="one")
     sub.wait_count("message", 1)
 
-    # Committed together, so both publishes reach Pushpin within the same second:
-    # "two" fills the one-delivery queue and "three" is dropped.
+    # Two publishes that reach Pushpin within the same second: "two" fills the
+    # one-delivery queue and "three" is dropped.
     with transaction.atomic():
         message_post(room=room, author="Ann", text="two")
+    wait_until(lambda: published_id(room) == 2, timeout=10, what="the publish of two")
+    with transaction.atomic():
         message_post(room=room, author="Ann", text="three")
     sub.wait_count("message", 2)
     assert [e.json()["text"] for e in sub.of_type("message")] == ["one", "two"]

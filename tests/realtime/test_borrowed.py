@@ -16,6 +16,7 @@ from django.conf import settings as django_settings
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django_eventstream import views as eventstream_views
+from django_eventstream.event import Event as StreamEvent
 from django_eventstream.eventrequest import EventRequest
 from django_eventstream.eventresponse import EventResponse
 from django_eventstream.eventstream import get_events
@@ -120,11 +121,18 @@ def test_eventstream_holds_an_answer_unless_the_storage_returned_all_it_asked_fo
     assert (response.channel_more == set()) is holds
 
 
-def test_eventstream_escapes_percent_in_data_for_the_build_id_filter() -> None:
-    """realtime.eventstream.proxy_sse: Pushpin's build-id renders %I and unescapes %%."""
+def test_eventstream_doubles_percent_in_a_grip_answers_event_data_only() -> None:
+    """realtime.eventstream.plain_grip_body undoes it (our streams have no build-id
+    filter to); realtime.eventstream.proxy_sse writes what the publisher sends unescaped."""
+    response = EventResponse()
+    response.channel_items = {"café": [StreamEvent("café", "message", '{"t": "100%"}', id=4)]}
+    response.channel_last_ids = {"café": 3}
+    response.is_next = True
+    body = response.to_grip_response(_proxied_request()).content.decode()
+    assert body == 'event: message\nid: caf%C3%A9:4\ndata: {"t": "100%%"}\n\n'
     assert (
-        sse_encode_event("message", '{"t": "100%"}', event_id="%I", escape=True)
-        == 'event: message\nid: %I\ndata: {"t": "100%%"}\n\n'
+        sse_encode_event("message", '{"t": "100%"}', event_id="room-a:4")
+        == 'event: message\nid: room-a:4\ndata: {"t": "100%"}\n\n'
     )
 
 
@@ -159,3 +167,19 @@ def test_grip_instruction_channels_are_a_list_the_response_is_rendered_from() ->
     kept.filters = ["build-id"]
     response = GripMiddleware(lambda r: HttpResponse()).process_response(request, HttpResponse())
     assert response["Grip-Channel"] == "events-room-a; prev-id=3; filter=build-id"
+
+
+def test_grip_middleware_keeps_a_grip_link_the_response_has_when_the_instruction_has_none() -> None:
+    """realtime.grip.shape_stream_instruction writes Grip-Link itself (django-grip cannot
+    say timeout=0) and empties the instruction's next_link."""
+    request = _proxied_request()
+    instruct: GripInstruct = request.grip.start_instruct()
+    instruct.add_channel(Channel("events-room-a", prev_id="3"))
+    instruct.set_hold_stream()
+    instruct.set_next_link("/e/?link=next", timeout=5)
+    instruct.next_link = ""
+    response = HttpResponse()
+    response["Grip-Link"] = "</e/?link=next>; rel=next; timeout=0"
+    response = GripMiddleware(lambda r: HttpResponse()).process_response(request, response)
+    assert response["Grip-Link"] == "</e/?link=next>; rel=next; timeout=0"
+    assert response["Grip-Hold"] == "stream"
