@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import environment, report, scenarios, storm
+from bench import environment, flood, report, scenarios, storm
 from bench.load import raise_nofile_limit
 from bench.scenarios import Settings
 
@@ -107,6 +107,9 @@ def plans(idle_hold: float) -> dict[str, Plan]:
         ],
         # Every stream of a board reconnects at once: at rest, then during a burst of clicks.
         "storm": [lambda s: storm.storm(s, subscribers=1000, clickers=16)] * 3,
+        # 200 posters at once for 20 s, 3 subscribers: how late they are, how fast they
+        # catch up once it ends.
+        "flood": [lambda s: flood.flood(s)],
     }
     quick: Plan = {
         "fanout": fanout_pair(20, 20, 10),
@@ -136,6 +139,7 @@ def plans(idle_hold: float) -> dict[str, Plan]:
         "storm": [
             lambda s: storm.storm(s, subscribers=20, clickers=4, lead=0.5, tail=0.5, settle=30)
         ],
+        "flood": [lambda s: flood.flood(s, posters=20, seconds=2, settle=30)],
     }
     return {"full": full, "quick": quick}
 
@@ -167,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             "overload",
             "proxies",
             "storm",
+            "flood",
         ],
         help="run only these (repeatable); default: all",
     )
