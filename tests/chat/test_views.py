@@ -387,3 +387,20 @@ def test_events_recovery_link_is_percent_encoded(api: Client) -> None:
     assert link.startswith(f"</rooms/{quote(room, safe='')}/events/?link=next&"), link
     assert link.isascii()
     assert response["Grip-Channel"].startswith(f"events-{realtime.room_channel(room)}; ")
+
+
+# --- moderation -------------------------------------------------------------------------
+
+
+def test_messages_post_with_a_blocked_word_is_400_naming_text_and_stores_nothing(
+    api: Client, published: Drain, settings: Any
+) -> None:
+    settings.CHAT_BLOCKED_WORDS = ["darn"]
+    response = api.post("/rooms/lobby/messages/", {"from": "Ann", "text": "Darn, it broke"})
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": 'must not contain the blocked word "darn"', "field": "text"},
+    )
+    assert not Message.objects.exists()
+    assert published() == []
+
