@@ -13,8 +13,8 @@ class Message(models.Model):
     author = models.CharField("from", max_length=NICKNAME_MAX_LENGTH)
     text = models.TextField()
     created = models.DateTimeField(default=timezone.now)
-    # The id of this message's event in the room's channel; the newest one is
-    # the resume point that the history endpoint hands to new subscribers.
+    # The id of this message's event in the room's channel, set as the two are
+    # stored together (realtime.log.insert_and_send).
     event_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     class Meta:

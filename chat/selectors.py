@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,23 +24,31 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
 
 
+def message_delete_payload(message: Message) -> dict[str, Any]:
+    """The JSON of a ``message-delete`` event: which message is gone, and from which room."""
+    return {"id": message.pk, "room": message.room}
+
+
 @dataclass(frozen=True)
 class RoomHistory:
-    messages: list[Message]  # newest first
+    messages: Sequence[Message]  # newest first
     last_event_id: str  # resume point for the room's event stream, consistent with messages
 
 
 def room_history(*, room: str, limit: int = HISTORY_LIMIT) -> RoomHistory:
     """The ``limit`` newest messages of ``room`` and the event id to resume after them.
 
-    The resume point is the newest message's own event id, read in the same
-    query as the messages, so that a subscriber that starts from it gets
-    exactly the messages committed after this snapshot: none missed, none twice.
+    The resume point is the room channel's latest event id, read in the same
+    statement as the messages, so that a subscriber that starts from it gets
+    exactly the events committed after this snapshot: no message missed or
+    repeated, and no deleted message sent again (it is gone from the history,
+    and its ``message`` event, still in the log, lies before the resume point).
     """
     channel = room_channel(room)
-    messages = list(Message.objects.filter(room=room).order_by("-id")[:limit])
-    if messages and messages[0].event_id is not None:
-        last = messages[0].event_id
-    else:
-        last = log.current_id(channel)
+    messages = list(
+        Message.objects.filter(room=room)
+        .annotate(channel_last_id=log.current_id_expression(channel))
+        .order_by("-id")[:limit]
+    )
+    last = messages[0].channel_last_id if messages else log.current_id(channel)
     return RoomHistory(messages=messages, last_event_id=resume_id(channel, last))

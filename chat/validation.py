@@ -9,7 +9,11 @@ length), bounded so that one request stays small: the longest message, in
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
+
+from django.conf import settings
 
 from base.errors import InvalidField
 from base.text import is_control, required_string, validate_display_name
@@ -51,9 +55,31 @@ def validate_nickname(value: object, *, field: str = "from") -> str:
 
 
 def validate_text(value: object, *, field: str = "text") -> str:
+    """A message: 1 to ``TEXT_MAX_LENGTH`` characters after trimming, no control
+    characters but newline and tab, and none of the words in ``CHAT_BLOCKED_WORDS``."""
     text = required_string(value, field).replace("\r\n", "\n").replace("\r", "\n")
     if len(text) > TEXT_MAX_LENGTH:
         raise InvalidField(field, f"must be at most {TEXT_MAX_LENGTH} characters")
     if any(is_control(c) and c not in "\n\t" for c in text):
         raise InvalidField(field, "must not contain control characters other than newline and tab")
+    blocked = _blocked_words(tuple(settings.CHAT_BLOCKED_WORDS))
+    found = blocked.search(_comparable(text)) if blocked else None
+    if found:
+        raise InvalidField(field, f'must not contain the blocked word "{found.group()}"')
     return text
+
+
+def _comparable(text: str) -> str:
+    """``text`` as words are compared: compatibility-normalized (fullwidth letters are
+    plain letters), then case-folded (``BAD`` is ``bad``, ``ß`` is ``ss``)."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+@functools.cache
+def _blocked_words(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern matching any of ``words`` as a whole word (or phrase): not inside a
+    longer word, so ``class`` is not refused for ``ass``. ``None`` when there are none."""
+    if not words:
+        return None
+    alternatives = "|".join(re.escape(_comparable(w)) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")

@@ -274,6 +274,11 @@ REALTIME_SNAPSHOT_INTERVAL_MS = env_int("REALTIME_SNAPSHOT_INTERVAL_MS", 100)
 # (idempotency.keys). At least 24 h, as clients are told.
 IDEMPOTENCY_KEY_HOURS = max(env_int("IDEMPOTENCY_KEY_HOURS", 24), 24)
 
+# Chat messages that contain one of these words (comma-separated; whole words or
+# phrases, in any case) are refused with a 400 naming the field "text"
+# (chat.validation.validate_text). Empty: no word is refused.
+CHAT_BLOCKED_WORDS = env_list("CHAT_BLOCKED_WORDS")
+
 # Worker processes of the app server (chatdemo.serve: granian; WSGI with 8
 # threads each behind the proxy, ASGI without one).
 APP_WORKERS = env_int("APP_WORKERS", 1)

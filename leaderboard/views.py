@@ -10,9 +10,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from base.errors import NotFound
 from base.http import api_view, read_body
+from base.ids import parse_id
 from idempotency.keys import idempotent
 from leaderboard import selectors, services
-from leaderboard.validation import parse_id
 from realtime.channels import board_channel
 from realtime.stream import stream, wants_stream
 

@@ -6,14 +6,14 @@ import hashlib
 import re
 from typing import Literal
 
-EventType = Literal["message", "update"]
+EventType = Literal["message", "message-delete", "update"]
 
 
 _PLAIN_ROOM = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def room_channel(room: str) -> str:
-    """The channel that carries a chat room's ``message`` events.
+    """The channel that carries a chat room's ``message`` and ``message-delete`` events.
 
     ``room-<room>`` when the name needs no percent-encoding; otherwise (``café``,
     ``a:b``) ``room~`` and a hash of the name, so that the channel, the GRIP

@@ -31,7 +31,8 @@ from typing import Any
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.db.models import F
+from django.db.models import F, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from realtime import notify
@@ -63,6 +64,13 @@ def lock_channel(channel: str) -> int:
 def current_id(channel: str) -> int:
     """The id of the channel's latest committed event; 0 when it has none."""
     return Channel.objects.filter(name=channel).values_list("last_id", flat=True).first() or 0
+
+
+def current_id_expression(channel: str) -> Coalesce:
+    """:func:`current_id` as an SQL expression, to annotate a read of the rows the channel's
+    events describe: read in the same statement, it comes from the same snapshot as they do."""
+    latest = Channel.objects.filter(name=channel).values("last_id")[:1]
+    return Coalesce(Subquery(latest), Value(0), output_field=models.BigIntegerField())
 
 
 def append(channel: str, event_type: str, payload: dict[str, Any]) -> int:

@@ -296,10 +296,10 @@ def live_db(transactional_db: None, settings: Any, stack: Stack) -> Stack:
     return stack
 
 
-@pytest.fixture
-def direct_app(live_db: Stack, tmp_path: Path) -> Iterator[AppServer]:
+@contextlib.contextmanager
+def direct_app_with(live_db: Stack, workdir: Path, **env: str) -> Iterator[AppServer]:
     """The app with no proxy (it streams SSE itself, over ASGI) and a two-connection pool,
-    against the test database."""
+    against the test database, with ``env`` added to its environment."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "chatdemo.settings",
@@ -307,14 +307,24 @@ def direct_app(live_db: Stack, tmp_path: Path) -> Iterator[AppServer]:
         "GRIP_URL": "",
         "DATABASE_POOL_MAX_SIZE": "2",
         "PYTHONUNBUFFERED": "1",
+        **env,
     }
-    app = AppServer(port=free_port(), env=env, log_path=tmp_path / "app.log")
+    app = AppServer(port=free_port(), env=env, log_path=workdir / "app.log")
     try:
         app.start()
     except StackError as error:
         pytest.fail(str(error), pytrace=False)
-    yield app
-    app.stop()
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+@pytest.fixture
+def direct_app(live_db: Stack, tmp_path: Path) -> Iterator[AppServer]:
+    """:func:`direct_app_with` no more settings."""
+    with direct_app_with(live_db, tmp_path) as app:
+        yield app
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 // Chat room: the history comes in the page's config, live messages over SSE,
 // and render() draws both, and the messages still being sent. Every message is
 // placed by id, so it appears once and in order whether it came from the page,
-// from our own POST's answer, or from the stream.
+// from our own POST's answer, or from the stream. A message deleted by a
+// moderator (a message-delete event) is removed, and never shown again.
 (() => {
   "use strict";
 
@@ -15,6 +16,7 @@
   const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
   const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
   const shown = new Map(); // message id -> <li>
+  const deleted = new Set(); // message ids; our own POST's answer may come after the delete
 
   function formatTime(el) {
     const date = new Date(el.getAttribute("datetime"));
@@ -61,7 +63,7 @@
   }
 
   function add(message) {
-    if (shown.has(message.id)) return;
+    if (shown.has(message.id) || deleted.has(message.id)) return;
     const stick = nearBottom();
     const li = render(message);
     // Insert by id: usually at the end, but our own POST's answer may race the stream.
@@ -75,16 +77,29 @@
     if (stick || message.from === config.nickname) scrollToNewest();
   }
 
+  function remove(id) {
+    deleted.add(id);
+    const li = shown.get(id);
+    if (li) li.remove();
+    shown.delete(id);
+  }
+
   config.messages.forEach(add);
   scrollToNewest();
 
   // --- the stream -----------------------------------------------------------
   async function resync() {
     // The server told us we are too far behind (stream-reset): reload history.
+    // Shown before the fetch, so stored before it: missing from the history
+    // (unless older than its oldest), they were deleted meanwhile.
+    const before = [...shown.keys()];
     try {
       const response = await fetch(config.messagesUrl, { headers: { Accept: "application/json" } });
       if (!response.ok) return;
       const body = await response.json();
+      const kept = new Set(body.messages.map((message) => message.id));
+      const oldest = body.messages.length ? body.messages[body.messages.length - 1].id : 0;
+      before.filter((id) => id >= oldest && !kept.has(id)).forEach(remove);
       body.messages.slice().reverse().forEach(add);
     } catch (_) {
       /* the stream reports the outage */
@@ -97,6 +112,7 @@
     lastEventId: config.lastEventId,
     handlers: {
       message: (message) => add(message),
+      "message-delete": ({ id }) => remove(id),
       "stream-reset": () => resync(),
     },
   });

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from django.db import transaction
 
-from chat.services import message_post
+from chat.services import message_delete, message_post
 from devstack.servers import AppServer
 from realtime import channels as realtime
 from tests.conftest import Stack, Subscribers, post_unpublished
@@ -228,3 +228,66 @@ def test_room_with_any_printable_name_streams_and_resumes_through_pushpin(
         events = again.wait_count("message", 2)
         assert [e.json() for e in events] == [sent[1], missed]
         assert again.of_type("stream-reset") == []
+
+
+# --- moderation -------------------------------------------------------------------------
+
+
+def test_message_delete_follows_its_message_with_the_next_id(
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: Subscribers
+) -> None:
+    subs = subscribers.open(f"{live_db.url}/rooms/{room}/events/", 2)
+    message = post(client_http, room, "Ann", "rude")
+    message_delete(message_id=message["id"])
+    for sub in subs:
+        sub.wait_count("message-delete", 1)
+        delivered = [(e.event, e.id, e.json()) for e in sub.events if e.event.startswith("message")]
+        assert delivered == [
+            ("message", f"room-{room}:1", message),
+            ("message-delete", f"room-{room}:2", {"id": message["id"], "room": room}),
+        ]
+        assert sub.of_type("stream-reset") == []
+
+
+def test_stream_resumed_from_before_the_delete_gets_message_delete(
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: Subscribers
+) -> None:
+    [first] = subscribers.open(f"{live_db.url}/rooms/{room}/events/")
+    gone = post(client_http, room, "Ann", "rude")
+    kept = post(client_http, room, "Bob", "fine")
+    seen = first.wait_count("message", 2)
+    first.close()  # offline from here
+    message_delete(message_id=gone["id"])
+    deletion = {"id": gone["id"], "room": room}
+
+    # Resumed after both messages: only the deletion.
+    after_both = live_db.subscribe(f"/rooms/{room}/events/", {"Last-Event-ID": seen[1].id})
+    subscribers.append(after_both)
+    [event] = after_both.wait_count("message-delete", 1)
+    assert (event.id, event.json()) == (f"room-{room}:3", deletion)
+    assert after_both.of_type("message") == []
+
+    # Resumed before the deleted message: it, the next one, then its deletion, in order.
+    from_start = live_db.subscribe(f"/rooms/{room}/events/?lastEventId=room-{room}:0")
+    subscribers.append(from_start)
+    from_start.wait_count("message-delete", 1)
+    delivered = [(e.event, e.json()) for e in from_start.events if e.event.startswith("message")]
+    assert delivered == [("message", gone), ("message", kept), ("message-delete", deletion)]
+
+
+def test_history_after_a_delete_then_stream_never_sends_the_deleted_message(
+    live_db: Stack, client_http: httpx.Client, room: str, subscribers: Subscribers
+) -> None:
+    kept = post(client_http, room, "Ann", "fine")
+    gone = post(client_http, room, "Bob", "rude")
+    message_delete(message_id=gone["id"])
+    history = client_http.get(f"/rooms/{room}/messages/").json()
+    assert history == {"messages": [kept], "last-event-id": f"room-{room}:3"}
+
+    sub = live_db.subscribe(f"/rooms/{room}/events/?lastEventId={history['last-event-id']}")
+    subscribers.append(sub)
+    sub.wait_open()
+    late = post(client_http, room, "Cat", "live")
+    [event] = sub.wait_count("message", 1)
+    assert (event.id, event.json()) == (f"room-{room}:4", late)
+    assert sub.of_type("message-delete") == []

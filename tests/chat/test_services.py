@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-import pytest
-from django.db import transaction
+import concurrent.futures
+import threading
 
-from base.errors import InvalidField
+import pytest
+from django.db import connection, transaction
+
+from base.errors import InvalidField, NotFound
 from chat.models import Message
 from chat.selectors import message_payload, room_history
-from chat.services import message_post
+from chat.services import message_delete, message_post
 from realtime.models import Event
 from tests.conftest import Drain
 
@@ -76,3 +79,96 @@ def test_message_payload_shape(published: Drain) -> None:
         "date": message.created.isoformat(),
         "text": "hi",
     }
+
+
+# --- message_delete -------------------------------------------------------------------
+
+
+def test_message_delete_removes_row_and_publishes_one_event(published: Drain) -> None:
+    message = message_post(room="lobby", author="Ann", text="rude")
+    published()
+    deleted = message_delete(message_id=message.pk)
+    assert (deleted.pk, deleted.room, deleted.text) == (message.pk, "lobby", "rude")
+    assert not Message.objects.exists()
+    assert published() == [("room-lobby", "message-delete", {"id": message.pk, "room": "lobby"})]
+
+
+def test_message_delete_event_follows_the_message_event(published: Drain) -> None:
+    message = message_post(room="lobby", author="Ann", text="rude")
+    message_delete(message_id=message.pk)
+    events = list(
+        Event.objects.filter(channel__name="room-lobby").order_by("seq").values_list("seq", "type")
+    )
+    assert events == [(1, "message"), (2, "message-delete")]
+
+
+def test_message_delete_rolled_back_keeps_message_and_stores_no_event(published: Drain) -> None:
+    message = message_post(room="lobby", author="Ann", text="stays")
+    published()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        message_delete(message_id=message.pk)
+        raise RuntimeError("roll back")
+    assert list(Message.objects.values_list("pk", flat=True)) == [message.pk]
+    assert not Event.objects.filter(type="message-delete").exists()
+    assert published() == []
+
+
+def test_message_delete_twice_is_not_found_and_stores_one_event(published: Drain) -> None:
+    message = message_post(room="lobby", author="Ann", text="rude")
+    message_delete(message_id=message.pk)
+    with pytest.raises(NotFound) as error:
+        message_delete(message_id=message.pk)
+    assert (error.value.field, error.value.message) == ("message", "no such message")
+    assert Event.objects.filter(type="message-delete").count() == 1
+
+
+@pytest.mark.parametrize("message_id", [0, -1, 999_999, 2**63])
+def test_message_delete_unknown_id_is_not_found(message_id: int, published: Drain) -> None:
+    message_post(room="lobby", author="Ann", text="stays")
+    published()
+    with pytest.raises(NotFound) as error:
+        message_delete(message_id=message_id)
+    assert error.value.field == "message"
+    assert Message.objects.count() == 1
+    assert published() == []
+
+
+def test_message_delete_only_that_message_leaves_the_history(published: Drain) -> None:
+    kept = [message_post(room="lobby", author="Ann", text=t) for t in ("one", "two")]
+    gone = message_post(room="lobby", author="Bob", text="rude")
+    message_delete(message_id=gone.pk)
+    history = room_history(room="lobby")
+    assert [m.pk for m in history.messages] == [kept[1].pk, kept[0].pk]
+    # The resume point is after the delete: a page that loads this history never
+    # gets the deleted message's `message` event (event 3) from the stream.
+    assert history.last_event_id == "room-lobby:4"
+
+
+def test_room_history_after_deleting_every_message_resumes_after_the_deletes(
+    published: Drain,
+) -> None:
+    message = message_post(room="lobby", author="Ann", text="rude")
+    message_delete(message_id=message.pk)
+    history = room_history(room="lobby")
+    assert (history.messages, history.last_event_id) == ([], "room-lobby:2")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_message_delete_racing_itself_stores_one_event() -> None:
+    message = message_post(room="lobby", author="Ann", text="rude")
+    start = threading.Barrier(2)
+
+    def delete() -> str:
+        start.wait(timeout=10)
+        try:
+            message_delete(message_id=message.pk)
+        except NotFound:
+            return "not found"
+        finally:
+            connection.close()  # this thread's own connection
+        return "deleted"
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(lambda _: delete(), range(2)), key=str)
+    assert outcomes == ["deleted", "not found"]
+    assert Event.objects.filter(type="message-delete").count() == 1

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from base.errors import InvalidField
@@ -120,3 +122,68 @@ def test_validate_text_rejects(value: object, message: str) -> None:
 
 def test_validate_text_accepts_max_length() -> None:
     assert validate_text("y" * TEXT_MAX_LENGTH) == "y" * TEXT_MAX_LENGTH
+
+
+# --- CHAT_BLOCKED_WORDS -----------------------------------------------------------------
+
+BLOCKED = ["darn", "heck", "good grief", "straße"]
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("darn", "darn"),
+        ("Oh DARN it", "darn"),  # any case
+        ("darn!", "darn"),  # punctuation ends a word
+        ("(heck)", "heck"),
+        ("well,heck.", "heck"),
+        ("first line\nDarn", "darn"),
+        ("good grief, again", "good grief"),  # a phrase
+        ("Good Grief!", "good grief"),
+        ("STRASSE", "strasse"),  # case-folded: ß is ss
+        ("\uff24\uff41\uff52\uff4e", "darn"),  # fullwidth letters are letters
+    ],
+)
+def test_validate_text_refuses_blocked_words(settings: Any, text: str, word: str) -> None:
+    settings.CHAT_BLOCKED_WORDS = BLOCKED
+    with pytest.raises(InvalidField) as error:
+        validate_text(text)
+    assert (error.value.field, error.value.message) == (
+        "text",
+        f'must not contain the blocked word "{word}"',
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "darned",  # a longer word
+        "undarn",
+        "darn_it",  # "_" is a word character
+        "darn2",
+        "checked",
+        "good",  # half a phrase
+        "goodgrief",
+        "café",
+    ],
+)
+def test_validate_text_accepts_words_that_only_contain_a_blocked_one(
+    settings: Any, text: str
+) -> None:
+    settings.CHAT_BLOCKED_WORDS = BLOCKED
+    assert validate_text(text) == text
+
+
+def test_validate_text_blocks_nothing_when_the_setting_is_empty(settings: Any) -> None:
+    settings.CHAT_BLOCKED_WORDS = []
+    assert validate_text("darn heck") == "darn heck"
+
+
+def test_validate_text_follows_a_changed_setting(settings: Any) -> None:
+    settings.CHAT_BLOCKED_WORDS = ["darn"]
+    with pytest.raises(InvalidField):
+        validate_text("heck and darn")
+    settings.CHAT_BLOCKED_WORDS = ["heck"]
+    with pytest.raises(InvalidField) as error:
+        validate_text("heck and darn")
+    assert error.value.message == 'must not contain the blocked word "heck"'

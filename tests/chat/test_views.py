@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from chat.models import Message
+from chat.services import message_delete
 from chat.validation import NICKNAME_MAX_LENGTH, ROOM_MAX_LENGTH, TEXT_MAX_LENGTH
 from realtime import channels as realtime
 from realtime.models import Event
@@ -387,3 +388,35 @@ def test_events_recovery_link_is_percent_encoded(api: Client) -> None:
     assert link.startswith(f"</rooms/{quote(room, safe='')}/events/?link=next&"), link
     assert link.isascii()
     assert response["Grip-Channel"].startswith(f"events-{realtime.room_channel(room)}; ")
+
+
+# --- moderation -------------------------------------------------------------------------
+
+
+def test_messages_post_with_a_blocked_word_is_400_naming_text_and_stores_nothing(
+    api: Client, published: Drain, settings: Any
+) -> None:
+    settings.CHAT_BLOCKED_WORDS = ["darn"]
+    response = api.post("/rooms/lobby/messages/", {"from": "Ann", "text": "Darn, it broke"})
+    assert (response.status_code, response.json()) == (
+        400,
+        {"error": 'must not contain the blocked word "darn"', "field": "text"},
+    )
+    assert not Message.objects.exists()
+    assert published() == []
+
+
+def test_deleted_message_leaves_the_history_and_the_room_page(
+    api: Client, published: Drain
+) -> None:
+    kept = api.post("/rooms/lobby/messages/", {"from": "Ann", "text": "fine"}).json()
+    gone = api.post("/rooms/lobby/messages/", {"from": "Bob", "text": "rude"}).json()
+    message_delete(message_id=gone["id"])
+
+    body = api.get("/rooms/lobby/messages/").json()
+    assert body == {"messages": [kept], "last-event-id": "room-lobby:3"}
+
+    browser = Client()
+    browser.post("/chat/", {"nickname": "Cat", "room": "lobby"})
+    config = browser.get("/chat/lobby/").context["config"]
+    assert (config["messages"], config["lastEventId"]) == ([kept], "room-lobby:3")

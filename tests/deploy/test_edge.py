@@ -31,11 +31,11 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from base.errors import DomainError
+from base.ids import parse_id
 from chat.validation import validate_room
 from devstack import ROOT
 from leaderboard import services as leaderboard_services
 from leaderboard.models import Board
-from leaderboard.validation import parse_id
 from tests.conftest import Drain
 
 ROUTING = ROOT / "edge" / "src" / "routing.js"

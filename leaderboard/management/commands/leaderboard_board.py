@@ -11,8 +11,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from base.errors import DomainError
+from base.ids import parse_id
 from leaderboard import services
-from leaderboard.validation import parse_id
 
 
 class Command(BaseCommand):
