@@ -135,7 +135,9 @@ def wait(listener: psycopg.Connection, timeout: float) -> Commits:
     for note in listener.notifies(timeout=timeout, stop_after=1):
         commits.add(note.payload)
     if commits.events or commits.states:
-        for note in listener.notifies(timeout=0.001):
+        # Only what has already arrived: psycopg spins through a short timeout (a 1 ms
+        # one cost the publisher 0.9 ms of CPU per wake, most of its cost per click).
+        for note in listener.notifies(timeout=0):
             commits.add(note.payload)
     return commits
 
