@@ -28,6 +28,14 @@ class NotFound(DomainError):
         super().__init__(field, message or f"no such {field}")
 
 
+class Unavailable(DomainError):
+    """A request that cannot be served now but may be in ``retry_after`` seconds (503)."""
+
+    def __init__(self, field: str, message: str, *, retry_after: int) -> None:
+        super().__init__(field, message)
+        self.retry_after = retry_after
+
+
 class TooLarge(DomainError):
     """A value over its size limit (the request body)."""
 

@@ -245,6 +245,10 @@ REALTIME_CATCH_UP_SECONDS = env_int("REALTIME_CATCH_UP_SECONDS", 0)
 # interval, as for direct-mode streams); and how often it re-reads every
 # channel, for anything whose notification was lost.
 REALTIME_PUBLISH_BATCH = env_int("REALTIME_PUBLISH_BATCH", 500)
+# Backpressure: a chat message is refused (503, Retry-After) while this many of its
+# room's events wait for the publisher, as when it or the proxy cannot keep up or is
+# down, instead of being delivered ever later. 0: no limit. With no proxy, no limit.
+REALTIME_MAX_BACKLOG = env_int("REALTIME_MAX_BACKLOG", 1000)
 REALTIME_POLL_MS = env_int("REALTIME_POLL_MS", 250)
 REALTIME_SWEEP_SECONDS = env_int("REALTIME_SWEEP_SECONDS", 60)
 # Every call to a proxy's publish API gives up after this long (the proxy is then

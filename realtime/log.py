@@ -35,6 +35,7 @@ from django.db.models import F, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from base.errors import Unavailable
 from realtime import notify
 from realtime.channels import EventType
 from realtime.models import Channel, Event
@@ -126,6 +127,18 @@ class _PayloadEncoder(DjangoJSONEncoder):
         return _ROW_ID_TEXT if isinstance(o, _RowId) else super().default(o)
 
 
+# What a write refused for a full backlog tells the client to wait, in seconds.
+BACKLOG_RETRY_AFTER_SECONDS = 1
+
+
+def backlog_limit() -> int:
+    """How many of a channel's events may wait for the publisher before writers are refused
+    (``REALTIME_MAX_BACKLOG``; without a proxy, or at 0, no limit)."""
+    if not settings.GRIP_PROXIES or settings.REALTIME_MAX_BACKLOG <= 0:
+        return 2**62
+    return int(settings.REALTIME_MAX_BACKLOG)
+
+
 def insert_and_send(
     channel: str,
     event_type: EventType,
@@ -141,6 +154,11 @@ def insert_and_send(
     rollback of the caller's transaction discards both, and nobody is notified.
     Row ids follow the channel's event order (the row is inserted under the
     channel's lock), so subscribers see rows in id order. Returns the event id.
+
+    Raises :class:`base.errors.Unavailable`, and stores nothing, when
+    :func:`backlog_limit` events of the channel already wait for the publisher:
+    writes that come faster than the proxy takes them are refused (a 503 with
+    ``Retry-After``) rather than delivered later and later (docs/EVENT_DELIVERY.md).
 
     On PostgreSQL this is one statement: the channel's row is locked, the row
     and the event are inserted, and (outside ``transaction.atomic()``) it
@@ -180,7 +198,7 @@ def insert_and_send(
     sql = f"""
         WITH channel AS (
             UPDATE {quote(Channel._meta.db_table)} SET last_id = last_id + 1
-            WHERE name = %s RETURNING id, last_id
+            WHERE name = %s AND last_id - published_id < %s RETURNING id, last_id
         ), inserted AS (
             INSERT INTO {quote(meta.db_table)} ({columns}, {event_column})
             SELECT {placeholders}, channel.last_id FROM channel
@@ -195,6 +213,7 @@ def insert_and_send(
     """  # noqa: S608 - quoted model tables and columns; every value is a parameter
     params = [
         channel,
+        backlog_limit(),
         *values,
         event_type,
         head,
@@ -208,10 +227,17 @@ def insert_and_send(
         row = cursor.fetchone()
         if row is None:
             # A channel's first event: create its row (in a savepoint of its
-            # own inside a transaction), then write it as any other.
+            # own inside a transaction), then write it as any other. Or a full
+            # backlog, if the row was there.
             Channel.objects.get_or_create(name=channel)
             cursor.execute(sql, params)
             row = cursor.fetchone()
+    if row is None:
+        raise Unavailable(
+            "channel",
+            "events are stored faster than they are delivered: try again shortly",
+            retry_after=BACKLOG_RETRY_AFTER_SECONDS,
+        )
     instance.pk, event_id = row[0], int(row[1])
     setattr(instance, event_id_field, event_id)
     instance._state.adding = False

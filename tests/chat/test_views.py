@@ -11,6 +11,7 @@ from chat.models import Message
 from chat.services import message_delete
 from chat.validation import NICKNAME_MAX_LENGTH, ROOM_MAX_LENGTH, TEXT_MAX_LENGTH
 from realtime import channels as realtime
+from realtime import log
 from realtime.models import Event
 from tests.conftest import Drain
 from tests.leaderboard.test_views import proxied
@@ -420,3 +421,32 @@ def test_deleted_message_leaves_the_history_and_the_room_page(
     browser.post("/chat/", {"nickname": "Cat", "room": "lobby"})
     config = browser.get("/chat/lobby/").context["config"]
     assert (config["messages"], config["lastEventId"]) == ([kept], "room-lobby:3")
+
+
+def test_post_is_refused_with_503_while_the_rooms_backlog_is_full(
+    api: Client, settings: Any, published: Drain
+) -> None:
+    """Writes that come faster than the publisher delivers them are refused, not queued
+    without bound (REALTIME_MAX_BACKLOG); nothing of the refused one is stored."""
+    settings.GRIP_PROXIES = [{"control_uri": "http://127.0.0.1:9/"}]
+    settings.REALTIME_MAX_BACKLOG = 3
+    for n in range(3):
+        assert api.post("/rooms/full/messages/", {"from": "Ann", "text": str(n)}).status_code == 200
+    response = api.post("/rooms/full/messages/", {"from": "Ann", "text": "one too many"})
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.json()["field"] == "channel"
+    assert [m.text for m in Message.objects.filter(room="full").order_by("id")] == ["0", "1", "2"]
+    assert log.current_id("room-full") == 3
+    published()  # the publisher catches up: room for more
+    assert api.post("/rooms/full/messages/", {"from": "Ann", "text": "now"}).status_code == 200
+    assert log.current_id("room-full") == 4
+
+
+def test_post_is_never_refused_for_a_backlog_without_a_proxy(api: Client, settings: Any) -> None:
+    settings.GRIP_PROXIES = []
+    settings.REALTIME_MAX_BACKLOG = 1
+    for n in range(3):
+        assert (
+            api.post("/rooms/direct/messages/", {"from": "Ann", "text": str(n)}).status_code == 200
+        )
