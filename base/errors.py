@@ -34,3 +34,11 @@ class TooLarge(DomainError):
 
 class UnsupportedType(DomainError):
     """A value of a type that is not accepted at all (the body's ``Content-Type``)."""
+
+
+class RateLimited(DomainError):
+    """Too many requests from one client: it may try again in ``retry_after`` seconds."""
+
+    def __init__(self, field: str, message: str, *, retry_after: int) -> None:
+        super().__init__(field, message)
+        self.retry_after = retry_after

@@ -13,7 +13,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.urls import URLPattern, path
 
-from base.errors import DomainError, InvalidField, NotFound, TooLarge, UnsupportedType
+from base.errors import (
+    DomainError,
+    InvalidField,
+    NotFound,
+    RateLimited,
+    TooLarge,
+    UnsupportedType,
+)
 
 FORM_CONTENT_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
@@ -23,6 +30,7 @@ STATUS_OF_ERROR: dict[type[DomainError], int] = {
     NotFound: 404,
     TooLarge: 413,
     UnsupportedType: 415,
+    RateLimited: 429,
 }
 
 View = Callable[..., HttpResponse]
@@ -38,8 +46,16 @@ def json_error(status: int, field: str | None, message: str, **extra: Any) -> Js
 
 
 def error_response(error: DomainError) -> JsonResponse:
-    """A domain error as the API answers it (:data:`STATUS_OF_ERROR`; 400 for any other kind)."""
+    """A domain error as the API answers it (:data:`STATUS_OF_ERROR`; 400 for any other kind).
+
+    A :class:`~base.errors.RateLimited` also says when to try again, in ``Retry-After``
+    and as ``retry_after`` in the body (whole seconds, at least 1).
+    """
     status = next((code for kind, code in STATUS_OF_ERROR.items() if isinstance(error, kind)), 400)
+    if isinstance(error, RateLimited):
+        response = json_error(status, error.field, error.message, retry_after=error.retry_after)
+        response["Retry-After"] = str(error.retry_after)
+        return response
     return json_error(status, error.field, error.message)
 
 
