@@ -227,7 +227,8 @@ PersonFactory = Callable[..., Person]
 def person(
     request: pytest.FixtureRequest, browser: Browser, live_db: Stack
 ) -> Iterator[PersonFactory]:
-    """Make people: ``person("Ann")`` opens a fresh browser context on the stack.
+    """Make people: ``person("Ann")`` opens a fresh browser context on the stack (or on
+    ``person("Ann", stack=other)``'s).
 
     Every context is traced; a failed test keeps each person's trace and a
     screenshot of each page under ``test-artifacts/<test>/``. An uncaught
@@ -236,10 +237,15 @@ def person(
     people: list[Person] = []
 
     def make(
-        name: str, *, width: int = 800, height: int = 700, reduced_motion: bool = False
+        name: str,
+        *,
+        width: int = 800,
+        height: int = 700,
+        reduced_motion: bool = False,
+        stack: Stack | None = None,
     ) -> Person:
         context = browser.new_context(
-            base_url=live_db.url,
+            base_url=(stack or live_db).url,
             viewport={"width": width, "height": height},
             reduced_motion="reduce" if reduced_motion else "no-preference",
         )
