@@ -24,6 +24,7 @@ COPY chat ./chat
 COPY leaderboard ./leaderboard
 COPY realtime ./realtime
 COPY idempotency ./idempotency
+COPY ratelimit ./ratelimit
 COPY templates ./templates
 COPY static ./static
 

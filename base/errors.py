@@ -28,17 +28,26 @@ class NotFound(DomainError):
         super().__init__(field, message or f"no such {field}")
 
 
-class Unavailable(DomainError):
-    """A request that cannot be served now but may be in ``retry_after`` seconds (503)."""
-
-    def __init__(self, field: str, message: str, *, retry_after: int) -> None:
-        super().__init__(field, message)
-        self.retry_after = retry_after
-
-
 class TooLarge(DomainError):
     """A value over its size limit (the request body)."""
 
 
 class UnsupportedType(DomainError):
     """A value of a type that is not accepted at all (the body's ``Content-Type``)."""
+
+
+class RetryLater(DomainError):
+    """A request refused for now: it may succeed if tried again in ``retry_after`` seconds."""
+
+    def __init__(self, field: str, message: str, *, retry_after: int) -> None:
+        super().__init__(field, message)
+        self.retry_after = retry_after
+
+
+class RateLimited(RetryLater):
+    """Too many requests from one client (429)."""
+
+
+class Unavailable(RetryLater):
+    """A write the system cannot take now, whoever sends it (503): its events wait to be
+    delivered (realtime.log)."""

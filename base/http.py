@@ -17,6 +17,8 @@ from base.errors import (
     DomainError,
     InvalidField,
     NotFound,
+    RateLimited,
+    RetryLater,
     TooLarge,
     Unavailable,
     UnsupportedType,
@@ -30,6 +32,7 @@ STATUS_OF_ERROR: dict[type[DomainError], int] = {
     NotFound: 404,
     TooLarge: 413,
     UnsupportedType: 415,
+    RateLimited: 429,
     Unavailable: 503,
 }
 
@@ -46,12 +49,17 @@ def json_error(status: int, field: str | None, message: str, **extra: Any) -> Js
 
 
 def error_response(error: DomainError) -> JsonResponse:
-    """A domain error as the API answers it (:data:`STATUS_OF_ERROR`; 400 for any other kind)."""
+    """A domain error as the API answers it (:data:`STATUS_OF_ERROR`; 400 for any other kind).
+
+    A :class:`~base.errors.RetryLater` (rate limited, unavailable) also says when to try
+    again, in ``Retry-After`` and as ``retry_after`` in the body (whole seconds, at least 1).
+    """
     status = next((code for kind, code in STATUS_OF_ERROR.items() if isinstance(error, kind)), 400)
-    response = json_error(status, error.field, error.message)
-    if isinstance(error, Unavailable):
+    if isinstance(error, RetryLater):
+        response = json_error(status, error.field, error.message, retry_after=error.retry_after)
         response["Retry-After"] = str(error.retry_after)
-    return response
+        return response
+    return json_error(status, error.field, error.message)
 
 
 def api_view(*methods: str) -> Callable[[View], View]:

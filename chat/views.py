@@ -19,13 +19,16 @@ from chat.validation import (
     validate_room,
 )
 from idempotency.keys import idempotent
+from ratelimit.limits import rate_limited
 from realtime.channels import room_channel
+from realtime.clients import client_address
 from realtime.stream import stream
 
 
 @csrf_exempt  # a public API: curl and the original demo's client post without a session
 @api_view("GET", "POST")
 @idempotent
+@rate_limited("posts", client=client_address)
 def messages(request: HttpRequest, room: str) -> HttpResponse:
     """GET: the 50 newest messages, newest first. POST: store one message (fields ``from``, ``text``)."""
     room = validate_room(room)

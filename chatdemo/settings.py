@@ -15,8 +15,9 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from base.env import env_bool, env_int, env_list
+from base.env import env_bool, env_header, env_int, env_list, env_networks
 from chatdemo.framing import frame_ancestors_policy
+from ratelimit.rates import env_rate
 from realtime.gripconf import grip_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -80,6 +81,7 @@ INSTALLED_APPS = [
     "django_eventstream",
     "realtime",
     "idempotency",
+    "ratelimit",
     "chatdemo",
     "chat",
     "leaderboard",
@@ -282,6 +284,21 @@ IDEMPOTENCY_KEY_HOURS = max(env_int("IDEMPOTENCY_KEY_HOURS", 24), 24)
 # phrases, in any case) are refused with a 400 naming the field "text"
 # (chat.validation.validate_text). Empty: no word is refused.
 CHAT_BLOCKED_WORDS = env_list("CHAT_BLOCKED_WORDS")
+
+# Rate limits on writes, per client, counted in the database every app process shares
+# (ratelimit/): N/<period> is N requests at once, refilled evenly over the period; "off"
+# turns one off. Posts: 10 at once, then one a second, above anyone typing, below a
+# script. Clicks: 30 at once, then 15 a second, above the fastest person's clicking
+# (about 10 a second), below a script's.
+RATE_LIMITS = {
+    "posts": env_rate("RATE_LIMIT_POSTS", "10/10s"),
+    "clicks": env_rate("RATE_LIMIT_CLICKS", "30/2s"),
+}
+# Who the client is (realtime.clients): the header the proxy in front sets to the
+# client's address, trusted only on requests that came through it (a verified
+# Grip-Sig, or a peer in RATE_LIMIT_TRUSTED_PROXIES); "off": the peer address always.
+RATE_LIMIT_CLIENT_HEADER = env_header("RATE_LIMIT_CLIENT_HEADER", "X-Forwarded-For")
+RATE_LIMIT_TRUSTED_PROXIES = env_networks("RATE_LIMIT_TRUSTED_PROXIES")
 
 # Worker processes of the app server (chatdemo.serve: granian; WSGI with 8
 # threads each behind the proxy, ASGI without one).

@@ -13,7 +13,9 @@ from base.http import api_view, read_body
 from base.ids import parse_id
 from idempotency.keys import idempotent
 from leaderboard import selectors, services
+from ratelimit.limits import rate_limited
 from realtime.channels import board_channel
+from realtime.clients import client_address
 from realtime.stream import stream, wants_stream
 
 
@@ -48,6 +50,7 @@ def player(request: HttpRequest, board_id: str, player_id: str) -> HttpResponse:
 @csrf_exempt  # a public API: the page, curl and the original demo's client post without a token
 @api_view("POST")
 @idempotent
+@rate_limited("clicks", client=client_address)
 def score_add(request: HttpRequest, board_id: str, player_id: str) -> HttpResponse:
     """Add 1 to the player's score; answers with the player's JSON."""
     read_body(request)  # the body is not used, but its limit holds

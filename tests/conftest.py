@@ -296,6 +296,21 @@ def live_db(transactional_db: None, settings: Any, stack: Stack) -> Stack:
     return stack
 
 
+# Rate limits for the tests that check them end to end: 3 at once, then one every 20 s,
+# so that a test's requests never earn a token back while it runs.
+LIMITS_ON = {"RATE_LIMIT_POSTS": "3/60s", "RATE_LIMIT_CLICKS": "3/60s"}
+
+
+@pytest.fixture
+def limited_stack(live_db: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack of its own (Pushpin, app, publisher), in the session stack's place, whose app
+    runs with :data:`LIMITS_ON` (the session's runs with the limits off)."""
+    # A short directory: Pushpin's IPC socket paths must fit in 107 bytes.
+    workdir = tmp_path_factory.mktemp("limited")
+    with another_stack(live_db, Stack(workdir, app_env=LIMITS_ON)) as limited:
+        yield limited
+
+
 @contextlib.contextmanager
 def direct_app_with(live_db: Stack, workdir: Path, **env: str) -> Iterator[AppServer]:
     """The app with no proxy (it streams SSE itself, over ASGI) and a two-connection pool,

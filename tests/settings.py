@@ -9,6 +9,12 @@ import os
 os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/chatdemo")
+# Rate limits off, here and in every app the fixtures start: the suite and its load tools
+# post hundreds of messages and clicks from one address, and sessions share no bucket
+# budget. Set, not defaulted, so that a developer's own values cannot fail the suite.
+# The limits' own tests turn them on (tests/ratelimit/, with their own stack).
+os.environ["RATE_LIMIT_POSTS"] = "off"
+os.environ["RATE_LIMIT_CLICKS"] = "off"
 
 from chatdemo.settings import *  # noqa: F403
 

@@ -6,7 +6,8 @@ import re
 
 from devstack import ROOT
 
-READS = re.compile(r"""(?:os\.environ\.get|env_bool|env_int|env_list)\(\s*"([A-Z][A-Z0-9_]+)\"""")
+# os.environ.get and the env_* parsers (base.env's, ratelimit.rates.env_rate).
+READS = re.compile(r"""(?:os\.environ\.get|env_[a-z]+)\(\s*"([A-Z][A-Z0-9_]+)\"""")
 
 
 def _read_by_settings() -> set[str]:

@@ -58,7 +58,7 @@ def test_default_grip_url_key_matches_pushpin_conf() -> None:
 
 # Who may import whom: the app never imports the tooling, tests or bench; the tooling
 # imports neither tests nor bench; bench and tests share code through the tooling only.
-APP_PACKAGES = ("base", "chatdemo", "chat", "leaderboard", "realtime", "idempotency")
+APP_PACKAGES = ("base", "chatdemo", "chat", "leaderboard", "realtime", "idempotency", "ratelimit")
 FORBIDDEN_IMPORTS = {
     **dict.fromkeys(APP_PACKAGES, frozenset({"devstack", "tests", "bench"})),
     "devstack": frozenset({"tests", "bench"}),
@@ -96,6 +96,7 @@ LAYERS = {
     "leaderboard": 2,
     "realtime": 1,
     "idempotency": 1,
+    "ratelimit": 1,
     "base": 0,
 }
 

@@ -26,6 +26,7 @@ CODE = [
         "leaderboard",
         "realtime",
         "idempotency",
+        "ratelimit",
         "devstack",
         "bench",
         "tests",

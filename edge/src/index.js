@@ -9,9 +9,13 @@ import { cacheable, handsOffToFanout } from "./routing.js";
 
 const BACKEND = "origin"; // the service's backend pointing at the app (or its load balancer)
 
-addEventListener("fetch", (event) => event.respondWith(handle(event.request)));
+addEventListener("fetch", (event) => event.respondWith(handle(event)));
 
-async function handle(request) {
+async function handle(event) {
+  const request = event.request;
+  // The client's address, which the app's rate limits count (RATE_LIMIT_CLIENT_HEADER=
+  // Fastly-Client-IP): set here, over whatever the client sent, which Compute passes on.
+  request.headers.set("Fastly-Client-IP", event.client.address);
   const url = new URL(request.url);
   if (handsOffToFanout(request.method, url, request.headers.get("accept"))) {
     return createFanoutHandoff(request, BACKEND);

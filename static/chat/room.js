@@ -123,7 +123,9 @@
   // and are posted one at a time, so they are stored in the order they were
   // sent. One that fails goes back into the input, with the reason, unless
   // something new has been typed there; then it stays in the outbox as "Not
-  // sent", with a button to send it again. Nothing typed is dropped.
+  // sent", with a button to send it again. Nothing typed is dropped. Over the
+  // rate limit (429), the page says how long to wait, and the messages queued
+  // behind stay unsent too.
   const outbox = document.getElementById("outbox");
   const queue = []; // {text, li, key}, oldest first; queue[0] is being posted
   let draining = false;
@@ -149,6 +151,8 @@
     } catch (_) {
       return { reason: "the server could not be reached. Try again." };
     }
+    const wait = window.sendOnce.tooManyWait(response);
+    if (wait !== null) return { reason: `Too many messages, try again in ${wait} s.`, limited: true };
     const data = await response.json().catch(() => null);
     if (response.ok && data) return { message: data };
     if (data && data.error) return { reason: `${data.field ? `${data.field} ` : ""}${data.error}` };
@@ -162,8 +166,8 @@
     drain();
   }
 
-  function failed({ text, li, key }, reason) {
-    showError(`Not sent: ${reason}`);
+  function failed({ text, li, key }, { reason, limited = false }) {
+    showError(limited ? reason : `Not sent: ${reason}`);
     if (input.value === "") {
       li.remove();
       input.value = text;
@@ -195,7 +199,9 @@
         item.li.remove();
         add(result.message);
       } else {
-        failed(item, result.reason);
+        failed(item, result);
+        // Over the limit, the messages behind it would be refused too: keep them unsent.
+        if (result.limited) queue.splice(0).forEach((later) => failed(later, result));
       }
     }
     draining = false;

@@ -8,7 +8,8 @@
 //   const response = await sendOnce(url, { method: "POST", body }, { key });
 //
 // Resolves to the last answer; rejects when the server could not be reached at
-// all. The body must be the same bytes each time: a string or URLSearchParams,
+// all. A 429 (too many writes from this client) is an answer, not retried:
+// sendOnce.tooManyWait(response) says how many seconds the server asked to wait. The body must be the same bytes each time: a string or URLSearchParams,
 // not FormData (its multipart boundary changes with every send).
 (() => {
   "use strict";
@@ -44,6 +45,14 @@
     }
   }
 
+  // Seconds to wait when the server refused a write for coming too fast (429, with
+  // Retry-After); null for any other answer.
+  function tooManyWait(response) {
+    if (response.status !== 429) return null;
+    return Math.max(1, Math.ceil(Number(response.headers.get("Retry-After")) || 1));
+  }
+
   sendOnce.newKey = newKey;
+  sendOnce.tooManyWait = tooManyWait;
   window.sendOnce = sendOnce;
 })();

@@ -268,8 +268,12 @@
         clickError.hidden = true;
         return;
       }
+      const wait = window.sendOnce.tooManyWait(response);
       const body = await response.json().catch(() => ({}));
-      clickError.textContent = `Not counted: ${body.error || `HTTP ${response.status}`}`;
+      clickError.textContent =
+        wait !== null
+          ? `Too many clicks, try again in ${wait} s.`
+          : `Not counted: ${body.error || `HTTP ${response.status}`}`;
     } catch (_) {
       clickError.textContent = "Not counted: the server could not be reached. Try again.";
     }

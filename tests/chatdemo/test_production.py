@@ -128,6 +128,17 @@ def test_production_settings_from_env() -> None:
             {"DJANGO_FRAME_ANCESTORS": "https://a.example; script-src *"},
             "DJANGO_FRAME_ANCESTORS: 'https://a.example;' is not a CSP source",
         ),
+        ({"RATE_LIMIT_POSTS": "lots"}, "RATE_LIMIT_POSTS must be 'off' or N/<period>"),
+        ({"RATE_LIMIT_CLICKS": "30/0s"}, "RATE_LIMIT_CLICKS must be 'off' or N/<period>"),
+        (
+            {"RATE_LIMIT_CLIENT_HEADER": "X-Forwarded-For: 1.2.3.4"},
+            "RATE_LIMIT_CLIENT_HEADER must be an HTTP header's name",
+        ),
+        (
+            {"RATE_LIMIT_TRUSTED_PROXIES": "10.0.0.0/8, fastly"},
+            "RATE_LIMIT_TRUSTED_PROXIES must list IP addresses or networks such as 10.0.0.0/8; "
+            "got 'fastly'",
+        ),
     ],
     ids=[
         "no-secret-key",
@@ -136,6 +147,10 @@ def test_production_settings_from_env() -> None:
         "bad-verify-key",
         "bad-debug",
         "bad-frame-ancestors",
+        "bad-posts-limit",
+        "bad-clicks-limit",
+        "bad-client-header",
+        "bad-trusted-proxies",
     ],
 )
 def test_bad_production_env_stops_startup_naming_the_variable(

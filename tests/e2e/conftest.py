@@ -228,7 +228,7 @@ def person(
     request: pytest.FixtureRequest, browser: Browser, live_db: Stack
 ) -> Iterator[PersonFactory]:
     """Make people: ``person("Ann")`` opens a fresh browser context on the stack (or on
-    ``base_url``, another app server).
+    ``base_url``, another app server, or ``person("Ann", stack=other)``'s).
 
     Every context is traced; a failed test keeps each person's trace and a
     screenshot of each page under ``test-artifacts/<test>/``. An uncaught
@@ -243,9 +243,10 @@ def person(
         height: int = 700,
         reduced_motion: bool = False,
         base_url: str | None = None,
+        stack: Stack | None = None,
     ) -> Person:
         context = browser.new_context(
-            base_url=base_url or live_db.url,
+            base_url=base_url or (stack or live_db).url,
             viewport={"width": width, "height": height},
             reduced_motion="reduce" if reduced_motion else "no-preference",
         )
