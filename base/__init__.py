@@ -4,6 +4,7 @@
 - :mod:`base.http`: the API's JSON errors, the one translation of domain errors into
   responses, method and path helpers, body parsing;
 - :mod:`base.text`: the rule for a display name (nicknames, board and player names);
+- :mod:`base.ids`: row ids as clients send them (board and player ids, ``?before=``);
 - :mod:`base.env`: reading settings from the environment.
 
 It imports Django and the standard library only, never a package of this

@@ -12,6 +12,7 @@ from __future__ import annotations
 import unicodedata
 
 from base.errors import InvalidField
+from base.ids import parse_row_id
 from base.text import is_control, required_string, validate_display_name
 
 ROOM_MAX_LENGTH = 100
@@ -57,3 +58,11 @@ def validate_text(value: object, *, field: str = "text") -> str:
     if any(is_control(c) and c not in "\n\t" for c in text):
         raise InvalidField(field, "must not contain control characters other than newline and tab")
     return text
+
+
+def validate_message_id(value: object, *, field: str) -> int:
+    """A message id from a query string (``?before=``): a positive integer in ASCII digits."""
+    message_id = parse_row_id(value)
+    if message_id is None:
+        raise InvalidField(field, "must be a message id: a positive integer")
+    return message_id

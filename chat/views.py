@@ -15,6 +15,7 @@ from chat.validation import (
     NICKNAME_MAX_LENGTH,
     ROOM_MAX_LENGTH,
     TEXT_MAX_LENGTH,
+    validate_message_id,
     validate_nickname,
     validate_room,
 )
@@ -27,7 +28,8 @@ from realtime.stream import stream
 @api_view("GET", "POST")
 @idempotent
 def messages(request: HttpRequest, room: str) -> HttpResponse:
-    """GET: the 50 newest messages, newest first. POST: store one message (fields ``from``, ``text``)."""
+    """GET: the 50 newest messages, newest first, or with ``?before=<id>`` the 50 before that
+    one. POST: store one message (fields ``from``, ``text``)."""
     room = validate_room(room)
     if request.method == "POST":
         fields = posted_fields(request)
@@ -35,6 +37,11 @@ def messages(request: HttpRequest, room: str) -> HttpResponse:
             room=room, author=fields.get("from"), text=fields.get("text")
         )
         return JsonResponse(selectors.message_payload(message))
+    if "before" in request.GET:
+        older = selectors.room_history_before(
+            room=room, before=validate_message_id(request.GET["before"], field="before")
+        )
+        return JsonResponse({"messages": [selectors.message_payload(m) for m in older]})
     history = selectors.room_history(room=room)
     return JsonResponse(
         {

@@ -5,17 +5,11 @@ The rules are part of the public API and documented in the README.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from base.errors import InvalidField, NotFound
+from base.ids import parse_row_id
 from base.text import validate_display_name
-
-# Ids are PostgreSQL bigints; anything else cannot name a row. Matched whole
-# (fullmatch): "$" would also match before a final newline, and int() would
-# read "1\n" as 1.
-_ID = re.compile(r"[1-9][0-9]{0,18}")
-_ID_MAX = 2**63 - 1
 
 BOARD_PLAYERS_MAX = 100
 # Board and player names keep their own limit: the board's columns and layout
@@ -32,11 +26,10 @@ def validate_name(value: object, *, field: str = "name") -> str:
 def parse_id(value: object, *, field: str) -> int:
     """An id from a URL. A malformed one names no row, so it is :class:`NotFound` like an
     unknown one."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not _ID.fullmatch(value) or int(value) > _ID_MAX:
+    row_id = parse_row_id(value)
+    if row_id is None:
         raise NotFound(field)
-    return int(value)
+    return row_id
 
 
 def validate_player_names(values: Sequence[object], *, field: str = "players") -> list[str]:
