@@ -142,6 +142,8 @@ def room_page(request: HttpRequest, room: str) -> HttpResponse:
                 "messagesUrl": reverse("chat:messages", kwargs={"room": room}),
                 "eventsUrl": reverse("chat:events", kwargs={"room": room}),
                 "textMax": TEXT_MAX_LENGTH,
+                # A page shorter than this ends at the room's first message.
+                "historyPage": selectors.HISTORY_LIMIT,
             },
             "text_max": TEXT_MAX_LENGTH,
         },
