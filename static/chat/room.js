@@ -163,6 +163,24 @@
   list.addEventListener("scroll", loadOlderIfNearTop, { passive: true });
   loadOlderIfNearTop();
 
+  // --- unread count -----------------------------------------------------------
+  // While the tab is hidden, its title counts the others' messages that arrive
+  // live, as "(3) #lobby · Chat"; shown again, it is back to "#lobby · Chat".
+  const title = document.title;
+  let unread = 0;
+
+  function countIfUnseen(message) {
+    if (document.visibilityState !== "hidden" || message.from === config.nickname) return;
+    unread += 1;
+    document.title = `(${unread}) ${title}`;
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") return;
+    unread = 0;
+    document.title = title;
+  });
+
   // --- the stream -----------------------------------------------------------
   async function resync() {
     // The server told us we are too far behind (stream-reset): reload history.
@@ -181,7 +199,9 @@
     status,
     lastEventId: config.lastEventId,
     handlers: {
-      message: (message) => add(message),
+      message: (message) => {
+        if (add(message)) countIfUnseen(message);
+      },
       "stream-reset": () => resync(),
     },
   });

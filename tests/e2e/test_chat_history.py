@@ -1,8 +1,9 @@
-"""Older history, in a real Chromium through the real Pushpin.
+"""Older history and the unread count, in a real Chromium through the real Pushpin.
 
 A room's page starts with its 50 newest messages; scrolled to the top, it loads
 the 50 before them, and so on back to the room's first message, without moving
-what the person was looking at.
+what the person was looking at. While its tab is hidden, its title counts the
+messages that arrive live.
 """
 
 from __future__ import annotations
@@ -69,6 +70,21 @@ id => {
 """
 
 TOP_OF = "id => document.querySelector(`#messages li[data-id='${id}']`).getBoundingClientRect().top"
+
+# The tab's visibility, under the test's control: headless Chromium's tabs are
+# always visible. room.js reads document.visibilityState and listens for
+# visibilitychange, as it does for a real tab.
+CONTROLLED_VISIBILITY = """
+() => {
+  let state = "visible";
+  Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+  Object.defineProperty(document, "hidden", { configurable: true, get: () => state === "hidden" });
+  window.__setVisibility = (next) => {
+    state = next;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+}
+"""
 
 
 def history_edge(someone: Person) -> Locator:
@@ -141,3 +157,49 @@ def test_chat_short_room_shows_its_start_and_asks_for_nothing_older(
     # The list is too short to scroll: the page knew from the start.
     assert ann.page.evaluate("document.getElementById('messages').scrollTop") == 0
     assert [url for url in ann.page.evaluate("window.__fetched") if "before=" in url] == []
+
+
+def test_chat_hidden_tab_title_counts_live_messages_until_shown(
+    person: PersonFactory, room: str, live_db: Stack
+) -> None:
+    posted_by_cat(room, 55)  # so that Ann's page has 5 older ones to load
+    title = f"#{room} · Chat"
+    ann, bob = person("Ann"), person("Bob")
+    ann.join_chat(room)
+    bob.join_chat(room)
+    ann.page.evaluate(CONTROLLED_VISIBILITY)
+    bob.say("seen: Ann's tab is visible")
+    expect(ann.messages).to_have_count(51, timeout=LIVE_MS)
+    assert ann.page.title() == title
+
+    ann.page.evaluate("window.__setVisibility('hidden')")
+    bob.say("one")
+    # History loaded while hidden is not news: it is not counted.
+    ann.page.evaluate(SCROLL_AND_SETTLE, "top")
+    expect(history_edge(ann)).to_have_attribute("data-state", "start")
+    bob.say("two")
+    with httpx.Client(base_url=live_db.url, timeout=10) as elsewhere:
+        # Ann herself, from another device: hers, so not unread.
+        post(elsewhere, room, "Ann", "from my phone")
+    expect(ann.messages).to_have_count(59, timeout=LIVE_MS)
+    assert ann.page.title() == f"(2) {title}"
+
+    ann.page.evaluate("window.__setVisibility('visible')")
+    assert ann.page.title() == title
+    bob.say("three, seen at once")
+    expect(ann.messages).to_have_count(60, timeout=LIVE_MS)
+    assert ann.page.title() == title
+
+    # Hidden again, the count starts over.
+    ann.page.evaluate("window.__setVisibility('hidden')")
+    bob.say("four")
+    expect(ann.messages).to_have_count(61, timeout=LIVE_MS)
+    assert ann.page.title() == f"(1) {title}"
+    assert [text for _, text in ann.shown()[-6:]] == [
+        "seen: Ann's tab is visible",
+        "one",
+        "two",
+        "from my phone",
+        "three, seen at once",
+        "four",
+    ]
