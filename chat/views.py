@@ -118,7 +118,8 @@ def original_room(request: HttpRequest, room: str) -> HttpResponse:
 
 
 def room_page(request: HttpRequest, room: str) -> HttpResponse:
-    """A room: its recent history, rendered here, then live messages over SSE."""
+    """A room: its recent history, rendered here, older pages as it scrolls back (room.js),
+    then live messages over SSE."""
     try:
         room = validate_room(room)
     except InvalidField:
