@@ -4,7 +4,8 @@
 - :mod:`base.http`: the API's JSON errors, the one translation of domain errors into
   responses, method and path helpers, body parsing;
 - :mod:`base.text`: the rule for a display name (nicknames, board and player names);
-- :mod:`base.ids`: row ids as URLs and commands carry them (a malformed one is ``NotFound``);
+- :mod:`base.ids`: row ids as clients and operators send them (board and player ids in URLs,
+  ``?before=``, message ids on the command line);
 - :mod:`base.env`: reading settings from the environment.
 
 It imports Django and the standard library only, never a package of this

@@ -35,6 +35,15 @@ class RoomHistory:
     last_event_id: str  # resume point for the room's event stream, consistent with messages
 
 
+def _newest(*, room: str, limit: int, before: int | None = None) -> list[Message]:
+    """The ``limit`` newest messages of ``room`` (older than ``before``), newest first: one
+    backward range scan of the ``chat_message_room_newest`` index."""
+    messages = Message.objects.filter(room=room)
+    if before is not None:
+        messages = messages.filter(id__lt=before)
+    return list(messages.order_by("-id")[:limit])
+
+
 def room_history(*, room: str, limit: int = HISTORY_LIMIT) -> RoomHistory:
     """The ``limit`` newest messages of ``room`` and the event id to resume after them.
 
@@ -52,3 +61,14 @@ def room_history(*, room: str, limit: int = HISTORY_LIMIT) -> RoomHistory:
     )
     last = messages[0].channel_last_id if messages else log.current_id(channel)
     return RoomHistory(messages=messages, last_event_id=resume_id(channel, last))
+
+
+def room_history_before(*, room: str, before: int, limit: int = HISTORY_LIMIT) -> list[Message]:
+    """The ``limit`` messages of ``room`` just older than message ``before`` (``id < before``),
+    newest first: the page a client asks for when it scrolls back.
+
+    ``before`` need not be a message of this room, nor exist: it is only a bound.
+    An empty list means there is nothing older. There is no resume point here:
+    an older page never moves where a client's stream resumes.
+    """
+    return _newest(room=room, limit=limit, before=before)

@@ -16,6 +16,7 @@ import unicodedata
 from django.conf import settings
 
 from base.errors import InvalidField
+from base.ids import parse_row_id
 from base.text import is_control, required_string, validate_display_name
 
 ROOM_MAX_LENGTH = 100
@@ -83,3 +84,11 @@ def _blocked_words(words: tuple[str, ...]) -> re.Pattern[str] | None:
         return None
     alternatives = "|".join(re.escape(_comparable(w)) for w in sorted(words, key=len, reverse=True))
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+
+
+def validate_message_id(value: object, *, field: str) -> int:
+    """A message id from a query string (``?before=``): a positive integer in ASCII digits."""
+    message_id = parse_row_id(value)
+    if message_id is None:
+        raise InvalidField(field, "must be a message id: a positive integer")
+    return message_id

@@ -15,6 +15,7 @@ from chat.validation import (
     NICKNAME_MAX_LENGTH,
     ROOM_MAX_LENGTH,
     TEXT_MAX_LENGTH,
+    validate_message_id,
     validate_nickname,
     validate_room,
 )
@@ -30,7 +31,8 @@ from realtime.stream import stream
 @idempotent
 @rate_limited("posts", client=client_address)
 def messages(request: HttpRequest, room: str) -> HttpResponse:
-    """GET: the 50 newest messages, newest first. POST: store one message (fields ``from``, ``text``)."""
+    """GET: the 50 newest messages, newest first, or with ``?before=<id>`` the 50 before that
+    one. POST: store one message (fields ``from``, ``text``)."""
     room = validate_room(room)
     if request.method == "POST":
         fields = posted_fields(request)
@@ -38,6 +40,11 @@ def messages(request: HttpRequest, room: str) -> HttpResponse:
             room=room, author=fields.get("from"), text=fields.get("text")
         )
         return JsonResponse(selectors.message_payload(message))
+    if "before" in request.GET:
+        older = selectors.room_history_before(
+            room=room, before=validate_message_id(request.GET["before"], field="before")
+        )
+        return JsonResponse({"messages": [selectors.message_payload(m) for m in older]})
     history = selectors.room_history(room=room)
     return JsonResponse(
         {
@@ -114,7 +121,8 @@ def original_room(request: HttpRequest, room: str) -> HttpResponse:
 
 
 def room_page(request: HttpRequest, room: str) -> HttpResponse:
-    """A room: its recent history, rendered here, then live messages over SSE."""
+    """A room: its recent history, rendered here, older pages as it scrolls back (room.js),
+    then live messages over SSE."""
     try:
         room = validate_room(room)
     except InvalidField:
@@ -138,6 +146,8 @@ def room_page(request: HttpRequest, room: str) -> HttpResponse:
                 "messagesUrl": reverse("chat:messages", kwargs={"room": room}),
                 "eventsUrl": reverse("chat:events", kwargs={"room": room}),
                 "textMax": TEXT_MAX_LENGTH,
+                # A page shorter than this ends at the room's first message.
+                "historyPage": selectors.HISTORY_LIMIT,
             },
             "text_max": TEXT_MAX_LENGTH,
         },

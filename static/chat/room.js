@@ -1,8 +1,9 @@
-// Chat room: the history comes in the page's config, live messages over SSE,
-// and render() draws both, and the messages still being sent. Every message is
-// placed by id, so it appears once and in order whether it came from the page,
-// from our own POST's answer, or from the stream. A message deleted by a
-// moderator (a message-delete event) is removed, and never shown again.
+// Chat room: the history comes in the page's config, older pages as the list is
+// scrolled up, live messages over SSE, and render() draws them all, and the
+// messages still being sent. Every message is placed by id, so it appears once
+// and in order whether it came from the page, from an older page, from our own
+// POST's answer, or from the stream. A message deleted by a moderator (a
+// message-delete event) is removed, and never shown again.
 (() => {
   "use strict";
 
@@ -12,6 +13,7 @@
   const input = document.getElementById("text");
   const status = document.getElementById("status");
   const sendError = document.getElementById("send-error");
+  const edge = document.getElementById("history-edge"); // the list's first item, above every message
 
   const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
   const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
@@ -62,19 +64,21 @@
     return li;
   }
 
+  // Show a message that is new to the page, and say whether it was.
   function add(message) {
-    if (shown.has(message.id) || deleted.has(message.id)) return;
+    if (shown.has(message.id) || deleted.has(message.id)) return false;
     const stick = nearBottom();
     const li = render(message);
     // Insert by id: usually at the end, but our own POST's answer may race the stream.
     let before = null;
-    for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
+    for (let node = list.lastElementChild; node !== edge; node = node.previousElementSibling) {
       if (Number(node.dataset.id) < message.id) break;
       before = node;
     }
     list.insertBefore(li, before);
     shown.set(message.id, li);
     if (stick || message.from === config.nickname) scrollToNewest();
+    return true;
   }
 
   function remove(id) {
@@ -86,6 +90,105 @@
 
   config.messages.forEach(add);
   scrollToNewest();
+
+  // --- older history ----------------------------------------------------------
+  // Scrolled to within a screen of the top, the list asks for the page before
+  // its oldest message (?before=), until a page comes back short: that one
+  // ended at the room's first message. What is inserted above the view must
+  // not move it, so the message at the top of the view is kept where it was
+  // (by hand: .messages has overflow-anchor: none, so the browser's own
+  // anchoring, which some browsers lack, never adds to it).
+  let olderState = "more"; // "more", "loading", "failed" or "start"
+
+  function keepingTopInPlace(change) {
+    const top = list.getBoundingClientRect().top;
+    let anchor = null;
+    for (let li = edge.nextElementSibling; li; li = li.nextElementSibling) {
+      if (li.getBoundingClientRect().bottom > top) {
+        anchor = li;
+        break;
+      }
+    }
+    const offset = anchor ? anchor.getBoundingClientRect().top - top : 0;
+    change();
+    if (anchor) list.scrollTop += anchor.getBoundingClientRect().top - top - offset;
+  }
+
+  function setOlderState(state) {
+    olderState = state;
+    edge.dataset.state = state;
+    if (state === "start") {
+      edge.textContent = "This is the start of the room";
+    } else if (state === "failed") {
+      edge.textContent = "Could not load older messages. ";
+      const retry = document.createElement("button");
+      retry.type = "button";
+      retry.textContent = "Try again";
+      retry.addEventListener("click", () => loadOlder());
+      edge.append(retry);
+    } else {
+      edge.textContent = "Loading older messages…";
+    }
+  }
+
+  // A page of older messages, newest first as the API gives them.
+  function addOlder(messages) {
+    let next = edge.nextElementSibling;
+    for (const message of messages.slice().reverse()) {
+      if (shown.has(message.id)) continue;
+      while (next && Number(next.dataset.id) < message.id) next = next.nextElementSibling;
+      const li = render(message);
+      list.insertBefore(li, next);
+      shown.set(message.id, li);
+    }
+  }
+
+  async function loadOlder() {
+    if (olderState === "loading" || olderState === "start") return;
+    const oldest = edge.nextElementSibling;
+    keepingTopInPlace(() => setOlderState("loading"));
+    let messages;
+    try {
+      const url = `${config.messagesUrl}?before=${oldest.dataset.id}`;
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(`the server answered ${response.status}`);
+      messages = (await response.json()).messages;
+    } catch (_) {
+      keepingTopInPlace(() => setOlderState("failed"));
+      return;
+    }
+    keepingTopInPlace(() => {
+      addOlder(messages);
+      setOlderState(messages.length < config.historyPage ? "start" : "more");
+    });
+    loadOlderIfNearTop(); // a short page may leave the top in sight
+  }
+
+  function loadOlderIfNearTop() {
+    if (olderState === "more" && list.scrollTop < list.clientHeight) loadOlder();
+  }
+
+  setOlderState(config.messages.length < config.historyPage ? "start" : "more");
+  list.addEventListener("scroll", loadOlderIfNearTop, { passive: true });
+  loadOlderIfNearTop();
+
+  // --- unread count -----------------------------------------------------------
+  // While the tab is hidden, its title counts the others' messages that arrive
+  // live, as "(3) #lobby · Chat"; shown again, it is back to "#lobby · Chat".
+  const title = document.title;
+  let unread = 0;
+
+  function countIfUnseen(message) {
+    if (document.visibilityState !== "hidden" || message.from === config.nickname) return;
+    unread += 1;
+    document.title = `(${unread}) ${title}`;
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") return;
+    unread = 0;
+    document.title = title;
+  });
 
   // --- the stream -----------------------------------------------------------
   async function resync() {
@@ -111,7 +214,9 @@
     status,
     lastEventId: config.lastEventId,
     handlers: {
-      message: (message) => add(message),
+      message: (message) => {
+        if (add(message)) countIfUnseen(message);
+      },
       "message-delete": ({ id }) => remove(id),
       "stream-reset": () => resync(),
     },

@@ -136,7 +136,15 @@ def requests(draw: st.DrawFn, board: Board, player: Player) -> dict[str, Any]:
     )
     query = draw(
         st.sampled_from(
-            ["", "?link=next", "?lastEventId=room-lobby:1", "?lastEventId=x&lastEventId=y"]
+            [
+                "",
+                "?link=next",
+                "?lastEventId=room-lobby:1",
+                "?lastEventId=x&lastEventId=y",
+                "?before=1",
+                "?before=99999999999999999999",
+                "?before=-1&before=2",
+            ]
         )
         | st.text(max_size=20).map(lambda q: "?" + quote(q, safe="=&"))
     )
