@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import environment, flood, report, scenarios, storm
+from bench import environment, flood, report, restart, scenarios, storm
 from bench.load import raise_nofile_limit
 from bench.scenarios import Settings
 
@@ -110,6 +110,19 @@ def plans(idle_hold: float) -> dict[str, Plan]:
         # 200 posters at once for 20 s, 3 subscribers: how late they are, how fast they
         # catch up once it ends.
         "flood": [lambda s: flood.flood(s)],
+        # 1,000 subscribers of a room that takes 50 posts/s; Pushpin restarts; each client
+        # reconnects with Last-Event-ID: how long until every one is live again.
+        "restart": [lambda s: restart.restart(s)],
+        # CPU per request, the app's and the publisher's apart: 2,000 posts, then 2,000
+        # clicks, 8 at a time, straight to the app (as the issue measured), 10 subscribers.
+        "cpu": [
+            lambda s: scenarios.ingest(
+                s, posters=8, subscribers=10, posts=2000, kind="app", post_via="origin"
+            ),
+            lambda s: scenarios.leaderboard(
+                s, clickers=8, subscribers=10, clicks=2000, post_via="origin"
+            ),
+        ],
     }
     quick: Plan = {
         "fanout": fanout_pair(20, 20, 10),
@@ -140,6 +153,15 @@ def plans(idle_hold: float) -> dict[str, Plan]:
             lambda s: storm.storm(s, subscribers=20, clickers=4, lead=0.5, tail=0.5, settle=30)
         ],
         "flood": [lambda s: flood.flood(s, posters=20, seconds=2, settle=30)],
+        "restart": [lambda s: restart.restart(s, subscribers=20, rate=20, before=1, after=2)],
+        "cpu": [
+            lambda s: scenarios.ingest(
+                s, posters=2, subscribers=2, posts=40, kind="app", post_via="origin"
+            ),
+            lambda s: scenarios.leaderboard(
+                s, clickers=2, subscribers=2, clicks=40, post_via="origin"
+            ),
+        ],
     }
     return {"full": full, "quick": quick}
 
@@ -172,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             "proxies",
             "storm",
             "flood",
+            "cpu",
+            "restart",
         ],
         help="run only these (repeatable); default: all",
     )

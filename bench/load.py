@@ -86,7 +86,9 @@ class _Subscriber:
         # that reconnects saw before, kept so that a check spans its reconnects.
         self.started = started
         self.seen = Received(events=[] if events is None else events)
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, int] = {}  # across reconnects, as ``seen.events``
+        for name, *_rest in self.seen.events:
+            self.counts[name] = self.counts.get(name, 0) + 1
         self.on_event: Callable[[_Subscriber, str], None] | None = None
         self.task: asyncio.Task[None] | None = None
         self.writer: asyncio.StreamWriter | None = None
