@@ -110,3 +110,39 @@ def flood(
         "run_seconds": round(time.time() - started, 1),
         "processes": processes,
     }
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """One row per run: how late the subscribers were, how soon they caught up."""
+    from bench.report import _table
+
+    rows = [
+        [
+            r.get("git_commit", "-"),
+            r["posters"],
+            r["seconds"],
+            f"{r['publish']['accepted']} ({r['publish']['accepted_per_s']}/s)",
+            _statuses_text(r["publish"]["statuses"]),
+            f"{min(r['held_when_the_flood_ended'], default=0)}",
+            r["caught_up_seconds_max"],
+            "{lost} / {duplicates} / {out_of_order}".format(**r["deliveries"]),
+        ]
+        for r in results
+    ]
+    return _table(
+        [
+            "code",
+            "posters",
+            "flood s",
+            "accepted (per s)",
+            "answers",
+            "held by each subscriber when it ended (fewest)",
+            "all held after the end, s",
+            "lost / repeated / out of order",
+        ],
+        rows,
+    )
+
+
+def _statuses_text(statuses: dict[str, int]) -> str:
+    return ", ".join(f"{count}x{status}" for status, count in sorted(statuses.items()))

@@ -7,6 +7,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from bench import flood, restart
+
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
@@ -382,6 +384,28 @@ def storm_table(results: list[dict[str, Any]]) -> str:
     )
 
 
+def cpu_table(results: list[dict[str, Any]]) -> str:
+    """CPU per accepted request, the app's and the publisher's apart."""
+    rows = []
+    for r in results:
+        accepted = r["publish"]["accepted"]
+        rows.append(
+            [
+                r.get("git_commit", "-"),
+                "click" if r["scenario"] == "leaderboard" else "post",
+                accepted,
+                r["subscribers"],
+                *(
+                    f"{r['processes'].get(label, {}).get('cpu_s', 0.0) * 1000 / accepted:.2f}"
+                    for label in ("app", "publisher")
+                ),
+            ]
+        )
+    return _table(
+        ["code", "request", "accepted", "subscribers", "app CPU ms", "publisher CPU ms"], rows
+    )
+
+
 def _statuses(statuses: dict[str, int]) -> str:
     return ", ".join(f"{count}x{status}" for status, count in sorted(statuses.items())) or "-"
 
@@ -398,6 +422,9 @@ def tables(out: Path) -> str:
         ("leaderboard", "Leaderboard clicks", leaderboard_table),
         ("idle", "Idle cost", idle_table),
         ("storm", "Reconnect storm", storm_table),
+        ("flood", "Flood", flood.table),
+        ("restart", "Pushpin restart under a busy room", restart.table),
+        ("cpu", "CPU per request", cpu_table),
     ):
         results = _load(out, name)
         if results:

@@ -138,7 +138,7 @@ def restart(
         "pushpin_down_seconds": round(up - down, 2),
         "publish": post_summary(results),
         "deliveries": deliveries,
-        "live_again_seconds": percentiles(live_again),
+        "live_again_ms": percentiles(live_again),
         "all_live_again_seconds": round(everyone, 2),
         "app_requests_until_all_live": during,
         "app_requests_per_s_until_all_live": (
@@ -147,3 +147,38 @@ def restart(
         "latency_ms": percentiles(latencies),
         "processes": processes,
     }
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """One row per run: the time until every subscriber was live again, and the app's load."""
+    from bench.report import _ms, _table
+
+    rows = []
+    for r in results:
+        live = r["live_again_ms"]
+        during = r["app_requests_until_all_live"]
+        rows.append(
+            [
+                r.get("git_commit", "-"),
+                r["subscribers"],
+                r["rate_per_s"],
+                "{opened}/{failed}/{retries}".format(**r["reconnected"]),
+                f"{_ms(live['p50'])} / {r['all_live_again_seconds']}",
+                f"{during['stream_gets']} / {during['posts']}",
+                _ms(r["app_requests_per_s_until_all_live"]),
+                "{lost} / {duplicates} / {out_of_order}".format(**r["deliveries"]),
+            ]
+        )
+    return _table(
+        [
+            "code",
+            "subscribers",
+            "posts/s",
+            "reopened/failed/retries",
+            "live again: p50 ms / all, s",
+            "app stream GETs / posts until all live",
+            "app requests/s until all live",
+            "lost / repeated / out of order",
+        ],
+        rows,
+    )

@@ -32,6 +32,9 @@ SCENARIOS = [
     "overload",
     "proxies",
     "storm",
+    "flood",
+    "restart",
+    "cpu",
 ]
 
 
@@ -77,7 +80,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str
             env={**os.environ, "DJANGO_STATIC_ROOT": str(out / "static")},
             capture_output=True,
             text=True,
-            timeout=280,
+            timeout=400,
         )
     finally:
         drop_bench_database()
@@ -99,9 +102,23 @@ def test_bench_smoke_every_scenario_ran(results: dict[str, list[dict[str, Any]]]
         ("app", "origin"),
     ]
     assert [r["post_via"] for r in results["leaderboard"]] == ["pushpin", "origin"]
+    assert [r["scenario"] for r in results["cpu"]] == ["ingest", "leaderboard"]
 
 
-@pytest.mark.parametrize("scenario", ["fanout", "ingest", "idle", "direct", "overload", "proxies"])
+def test_bench_smoke_restart_and_flood_measure_catching_up(
+    results: dict[str, list[dict[str, Any]]],
+) -> None:
+    [restart] = results["restart"]
+    assert restart["reconnected"]["opened"] == restart["subscribers"]
+    assert restart["live_again_ms"]["count"] == restart["subscribers"]
+    [flood] = results["flood"]
+    assert len(flood["held_when_the_flood_ended"]) == flood["subscribers"]
+    assert flood["caught_up_seconds_max"] >= 0
+
+
+@pytest.mark.parametrize(
+    "scenario", ["fanout", "ingest", "idle", "direct", "overload", "proxies", "flood", "restart"]
+)
 def test_bench_smoke_every_message_reaches_every_subscriber_once(
     results: dict[str, list[dict[str, Any]]], scenario: str
 ) -> None:
