@@ -9,17 +9,8 @@ from base.ids import parse_id
 from chat.models import Message
 from chat.selectors import message_delete_payload, message_payload
 from chat.validation import validate_nickname, validate_room, validate_text
-from realtime import ephemeral, log
+from realtime import log
 from realtime.channels import room_channel
-
-# The room page sends at most one typing event every this many seconds while its user
-# types; a page shows a person as typing for TYPING_SHOWN_SECONDS after their last one.
-TYPING_EVERY_SECONDS = 2.0
-TYPING_SHOWN_SECONDS = 5.0
-# The server refuses a person's typing event that comes sooner than 90% of the page's
-# interval after their last one: the 10% is for network jitter, so that a page that
-# keeps to its interval is never refused.
-_typing = ephemeral.Throttle(every=TYPING_EVERY_SECONDS * 0.9)
 
 
 def message_post(*, room: str, author: object, text: object) -> Message:
@@ -68,25 +59,3 @@ def message_delete(*, message_id: int) -> Message:
         Message.objects.filter(pk=message.pk).delete()
         log.send(channel, "message-delete", message_delete_payload(message))
     return message
-
-
-def typing_notify(*, room: str, author: object) -> None:
-    """Tell the room's open pages that ``author`` is typing: a ``typing`` event,
-    ``{"from": <nickname>}``, on channel ``room-<room>``, that is never stored.
-
-    It goes to the publisher in a ``NOTIFY`` and from there to the proxy's streams
-    of the room, live only: no row, no event id, no replay on resume
-    (:mod:`realtime.ephemeral`); without a proxy it is not delivered. At most one
-    per room and nickname per ``TYPING_EVERY_SECONDS`` in this app process: one
-    sooner raises :class:`base.errors.RateLimited`. Raises
-    :class:`base.errors.InvalidField` for a bad room or nickname.
-    """
-    room = validate_room(room)
-    author = validate_nickname(author)
-    ephemeral.send(
-        room_channel(room),
-        "typing",
-        {"from": author},
-        throttle=_typing,
-        key=f"{room}\n{author}",
-    )

@@ -8,7 +8,6 @@ app_name = "chat"
 urlpatterns = [
     *api_path("rooms/<str:room>/messages/", views.messages, name="messages"),
     *api_path("rooms/<str:room>/events/", views.events, name="events"),
-    *api_path("rooms/<str:room>/typing/", views.typing, name="typing"),
     path("chat/", views.join, name="join"),
     path("chat/<str:room>/", views.room_page, name="room"),
     # The original demo's page links: /<room>?user=<nick>. One path segment,

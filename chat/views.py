@@ -54,21 +54,11 @@ def messages(request: HttpRequest, room: str) -> HttpResponse:
     )
 
 
-@csrf_exempt  # a public API, like posting a message
-@api_view("POST")
-def typing(request: HttpRequest, room: str) -> HttpResponse:
-    """Say that ``from`` is typing in the room: 204, or 429 when sooner than one per 2 s."""
-    room = validate_room(room)
-    services.typing_notify(room=room, author=posted_fields(request).get("from"))
-    return HttpResponse(status=204)
-
-
 @csrf_exempt  # so that a wrong method gets the API's JSON 405, not a CSRF page
 @api_view("GET")
 def events(request: HttpRequest, room: str) -> HttpResponse:
-    """The room's ``message`` and ``message-delete`` events as SSE (see realtime.stream),
-    and, behind the proxy, its live ``typing`` events, which have no id."""
-    return stream(request, room_channel(validate_room(room)), ephemeral=True)
+    """The room's ``message`` events as SSE (see realtime.stream)."""
+    return stream(request, room_channel(validate_room(room)))
 
 
 def join(request: HttpRequest) -> HttpResponse:
@@ -155,9 +145,6 @@ def room_page(request: HttpRequest, room: str) -> HttpResponse:
                 "lastEventId": history.last_event_id,
                 "messagesUrl": reverse("chat:messages", kwargs={"room": room}),
                 "eventsUrl": reverse("chat:events", kwargs={"room": room}),
-                "typingUrl": reverse("chat:typing", kwargs={"room": room}),
-                "typingEveryMs": int(services.TYPING_EVERY_SECONDS * 1000),
-                "typingShownMs": int(services.TYPING_SHOWN_SECONDS * 1000),
                 "textMax": TEXT_MAX_LENGTH,
                 # A page shorter than this ends at the room's first message.
                 "historyPage": selectors.HISTORY_LIMIT,

@@ -7,7 +7,6 @@ leaderboard both go through it, so a fix to delivery is made once:
 - :mod:`realtime.models`: the event log, and how far the publisher got;
 - :mod:`realtime.log`: the writes: events stored in the writer's transaction;
 - :mod:`realtime.notify`: PostgreSQL LISTEN/NOTIFY, how readers hear of commits;
-- :mod:`realtime.ephemeral`: events delivered live and never stored (typing);
 - :mod:`realtime.storage`: django-eventstream's storage class, reading the log;
 - :mod:`realtime.publisher`: the one process that publishes to the proxy
   (``manage.py realtime_publish``);

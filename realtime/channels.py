@@ -5,11 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 from typing import Literal
-from urllib.parse import quote
 
 EventType = Literal["message", "message-delete", "update"]
-# Events that are delivered live and never stored (realtime.ephemeral).
-EphemeralType = Literal["typing"]
 
 
 _PLAIN_ROOM = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -40,13 +37,3 @@ def board_id_of(channel: str) -> int | None:
     """The board whose channel ``channel`` is, or ``None``."""
     number = channel.removeprefix(BOARD_PREFIX)
     return int(number) if channel.startswith(BOARD_PREFIX) and number.isdigit() else None
-
-
-EPHEMERAL_PREFIX = "ephemeral-"
-
-
-def ephemeral_grip_channel(channel: str) -> str:
-    """The GRIP channel carrying ``channel``'s ephemeral events (``typing``) to the proxy's
-    streams: one of its own, subscribed with no ``prev-id``, so that these events, which
-    have no id, never touch the sequence of the stored events' channel."""
-    return EPHEMERAL_PREFIX + quote(channel)

@@ -30,7 +30,6 @@ __all__ = [
     "StorageBase",
     "StreamEvent",
     "ViewChannelManager",
-    "ephemeral_sse",
     "grip_channel",
     "is_grip_channel",
     "plain_grip_body",
@@ -74,12 +73,6 @@ def proxy_sse(channel: str, event_id: int, event_type: str, data_text: str) -> s
     """An event as the SSE text published to the proxy: its id (:func:`resume_id`)
     rendered here, as django-eventstream writes it in a stream's first answer."""
     return str(sse_encode_event(event_type, data_text, event_id=resume_id(channel, event_id)))
-
-
-def ephemeral_sse(event_type: str, data_text: str) -> str:
-    """An ephemeral event as SSE, with no ``id:`` line: a client's ``Last-Event-ID``
-    stays on the last stored event, so a resume never asks for one of these."""
-    return str(sse_encode_event(event_type, data_text))
 
 
 def plain_grip_body(response: HttpResponse) -> None:

@@ -73,12 +73,10 @@ def shape_stream_instruction(
     *,
     keep_channel: Callable[[str], bool],
     next_link_timeout: int,
-    add_channels: Sequence[str] = (),
 ) -> bool:
     """Trim django-eventstream's GRIP instruction to what our streams use (the channels
-    ``keep_channel`` accepts, with no filter), add ``add_channels`` (with no ``prev-id``:
-    their items have no ids), and set when the proxy comes back to the stream's next
-    link. Returns whether the response carries an instruction.
+    ``keep_channel`` accepts, with no filter), and set when the proxy comes back to the
+    stream's next link. Returns whether the response carries an instruction.
 
     django-eventstream also subscribes every stream to ``user-<id>`` (to kick
     a user off a channel) and runs two filters on every delivery:
@@ -104,10 +102,6 @@ def shape_stream_instruction(
     instruct.channels = [c for c in instruct.channels if keep_channel(c.name)]
     for channel in instruct.channels:
         channel.filters = []
-    for name in add_channels:
-        # django-grip's documented way; a channel without prev-id is never sequenced, so
-        # the proxy delivers its items as they come and never recovers because of them.
-        instruct.add_channel(name)
     link: str = instruct.next_link
     if link:
         if link.startswith(f"{request.path}?"):
@@ -117,20 +111,16 @@ def shape_stream_instruction(
     return True
 
 
-def stream_item(
-    channel: str, content: str, *, id: str | None = None, prev_id: str | None = None
-) -> dict[str, Any]:
+def stream_item(channel: str, content: str, *, id: str, prev_id: str) -> dict[str, Any]:
     """A GRIP publish item for HTTP streams: ``content`` (SSE with its ids written in)
     on ``channel``, delivered to a stream only after ``prev_id``; ``id`` is the
-    last event's. Without them (an ephemeral event), the proxy delivers it as it
-    comes, to streams subscribed to ``channel`` without a ``prev-id``."""
-    item: dict[str, Any] = {"channel": channel}
-    if id is not None:
-        item["id"] = id
-    if prev_id is not None:
-        item["prev-id"] = prev_id
-    item["formats"] = {"http-stream": {"content": content}}
-    return item
+    last event's."""
+    return {
+        "channel": channel,
+        "id": id,
+        "prev-id": prev_id,
+        "formats": {"http-stream": {"content": content}},
+    }
 
 
 class PublishError(Exception):

@@ -1,16 +1,13 @@
 """PostgreSQL LISTEN/NOTIFY: how the processes that read the log learn of commits.
 
 A write sends ``NOTIFY`` in its own transaction, so PostgreSQL delivers it
-only if, and when, that transaction commits. A notification says one of three
+only if, and when, that transaction commits. A notification says one of two
 things about a channel:
 
 - an event was stored on it (:func:`notify`): the publisher publishes it, and
   direct-mode streams read it;
 - the state behind a whole-state channel changed without an event
-  (:func:`notify_state`, a click on a board): the publisher snapshots it;
-- an ephemeral event for it (:func:`notify_ephemeral`, someone is typing),
-  carried whole in the notification because it is stored nowhere: the publisher
-  publishes it at once, best effort (:mod:`realtime.ephemeral`).
+  (:func:`notify_state`, a click on a board): the publisher snapshots it.
 
 So the publisher, which stores snapshots as events, never mistakes its own
 snapshot for a change that needs another one.
@@ -24,7 +21,6 @@ notification arriving: followers also look at everything after each
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -42,11 +38,6 @@ NOTIFY_CHANNEL = "realtime_events"
 # The payload of a state notification: this prefix, then the channel. No channel
 # name starts with it (realtime.channels).
 _STATE = "state:"
-# The payload of an ephemeral event: this prefix, then its JSON (:class:`Ephemeral`).
-_EPHEMERAL = "ephemeral:"
-# PostgreSQL refuses a payload of 8000 bytes or more; what an ephemeral event carries
-# is bounded below that by its sender's validation, and checked here.
-PAYLOAD_MAX_BYTES = 7999
 # A listener's notification to itself, to check that its connection is a session.
 _CHECK = "check:"
 # How long a new listener waits to hear its own check.
@@ -63,28 +54,6 @@ def notify_state(channel: str) -> None:
     _send(_STATE + channel)
 
 
-@dataclass(frozen=True)
-class Ephemeral:
-    """An event delivered live and never stored: its channel, type and data (as JSON text)."""
-
-    channel: str
-    type: str
-    data: str
-
-
-def notify_ephemeral(channel: str, event_type: str, data: str) -> None:
-    """Hand an ephemeral event (``data``: its JSON text) to the publisher, in the
-    notification itself: at once, outside a transaction. On SQLite, nothing listens.
-
-    Raises ``ValueError`` when the notification would be over
-    :data:`PAYLOAD_MAX_BYTES`, which PostgreSQL would refuse.
-    """
-    payload = _EPHEMERAL + json.dumps([channel, event_type, data])
-    if len(payload.encode()) > PAYLOAD_MAX_BYTES:
-        raise ValueError(f"an ephemeral event's notification is over {PAYLOAD_MAX_BYTES} bytes")
-    _send(payload)
-
-
 def _send(payload: str) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -94,23 +63,16 @@ def _send(payload: str) -> None:
 @dataclass
 class Commits:
     """What the notifications of one wait said: channels with new events, channels whose
-    state changed, and the ephemeral events, in the order they came."""
+    state changed."""
 
     events: set[str] = field(default_factory=set)
     states: set[str] = field(default_factory=set)
-    ephemeral: list[Ephemeral] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.events or self.states or self.ephemeral)
 
     def add(self, payload: str) -> None:
         if payload.startswith(_CHECK):
             return
         if payload.startswith(_STATE):
             self.states.add(payload.removeprefix(_STATE))
-        elif payload.startswith(_EPHEMERAL):
-            channel, event_type, data = json.loads(payload.removeprefix(_EPHEMERAL))
-            self.ephemeral.append(Ephemeral(channel, event_type, data))
         else:
             self.events.add(payload)
 
@@ -172,7 +134,7 @@ def wait(listener: psycopg.Connection, timeout: float) -> Commits:
     commits = Commits()
     for note in listener.notifies(timeout=timeout, stop_after=1):
         commits.add(note.payload)
-    if commits:
+    if commits.events or commits.states:
         # Only what has already arrived: psycopg spins through a short timeout (a 1 ms
         # one cost the publisher 0.9 ms of CPU per wake, most of its cost per click).
         for note in listener.notifies(timeout=0):

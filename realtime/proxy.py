@@ -15,10 +15,6 @@ each call bounded by ``REALTIME_PUBLISH_TIMEOUT_MS``:
   never gets a gap it cannot see.
 - When no proxy is up, the batch fails (:class:`PublishError`) and the
   publisher tries it again from its first event.
-- Ephemeral events (:mod:`realtime.ephemeral`) go another way: to each proxy
-  that is up, on a connection and a thread of their own, best effort
-  (:meth:`ProxySet.publish_ephemeral`). They never mark a proxy down, never
-  wait, and are never sent again.
 
 Each proxy's state (up or down, its last error, how far behind it is) goes
 into the publisher's heartbeat (:mod:`realtime.publisher`), which ``/healthz``
@@ -32,22 +28,19 @@ publish over HTTP to each instance instead.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Max
 
 from realtime import log
-from realtime.channels import ephemeral_grip_channel
-from realtime.eventstream import ephemeral_sse, grip_channel, proxy_sse
+from realtime.eventstream import grip_channel, proxy_sse
 from realtime.grip import PublishClient, PublishError, stream_item
 from realtime.models import Event
-from realtime.notify import Ephemeral
 
 logger = logging.getLogger("realtime.proxy")
 
@@ -58,8 +51,6 @@ __all__ = ["NoProxy", "ProxySet", "PublishError", "transport"]
 # at most twice its length, plus the item's other fields.
 _REQUEST_BYTES = 900_000
 _ITEM_OVERHEAD = 512
-# Ephemeral publishes that may wait for one proxy; past that, new ones are dropped.
-EPHEMERAL_BACKLOG = 16
 # Where a run of events is cut into items (one event always fits: a message's data is
 # at most about 35,000 characters).
 _ITEM_CHARS = 64_000
@@ -107,15 +98,6 @@ def items_of(events: Sequence[Event]) -> list[dict[str, Any]]:
     return items
 
 
-def ephemeral_items(events: Sequence[Ephemeral]) -> list[dict[str, Any]]:
-    """The publish items of ephemeral ``events``: one each, on its channel's ephemeral
-    GRIP channel, with no ``id`` nor ``prev-id`` (and no SSE id)."""
-    return [
-        stream_item(ephemeral_grip_channel(e.channel), ephemeral_sse(e.type, e.data))
-        for e in events
-    ]
-
-
 def requests_of(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """``items`` packed, in order, into publish requests that Pushpin takes."""
     requests: list[list[dict[str, Any]]] = []
@@ -144,11 +126,6 @@ class ProxyState:
     missed_after: int = 0
     next_probe: float = 0.0  # time.monotonic()
     probe: Future[None] | None = None  # the empty publish in flight, while it is down
-    # Ephemeral events go on a connection and a thread of their own (ProxySet.publish_ephemeral).
-    ephemeral_client: PublishClient | None = None
-    ephemeral_slots: threading.Semaphore = field(
-        default_factory=lambda: threading.BoundedSemaphore(EPHEMERAL_BACKLOG)
-    )
 
     def report(self, now: float) -> dict[str, Any]:
         """Its state for the heartbeat: ``lag_seconds`` is how long it has missed events."""
@@ -183,12 +160,6 @@ class ProxySet:
         self._probes = ThreadPoolExecutor(
             max_workers=max(1, len(self.proxies)), thread_name_prefix="probe"
         )
-        # One thread per proxy, so that each proxy's ephemeral client is used by one thread.
-        self._ephemeral = [
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ephemeral") for _ in self.proxies
-        ]
-        for proxy in self.proxies:
-            proxy.ephemeral_client = PublishClient(proxy.client.entry, timeout=timeout)
 
     def publish(self, events: Sequence[Event]) -> None:
         """Hand ``events`` (in this order) to every proxy that is up; raise
@@ -203,43 +174,6 @@ class ProxySet:
             self._down(proxy, error, missed_after=min(e.pk for e in events) - 1)
         if len(failed) == len(up):
             raise PublishError("; ".join(failed.values()))
-
-    def publish_ephemeral(self, events: Sequence[Ephemeral]) -> int:
-        """Hand ephemeral ``events`` to every proxy that is up, in the background, best
-        effort; returns to how many proxies they were handed.
-
-        Never raises, never waits and never retries: a proxy that fails them just
-        misses them (it is logged), and one with :data:`EPHEMERAL_BACKLOG` of them
-        still waiting gets none of these. The stored events' publishing does not
-        depend on it in any way.
-        """
-        if not events:
-            return 0
-        items = ephemeral_items(events)
-        handed = 0
-        for proxy, pool in zip(self.proxies, self._ephemeral, strict=True):
-            if not proxy.up or not proxy.ephemeral_slots.acquire(blocking=False):
-                continue
-            try:
-                pool.submit(self._send_ephemeral, proxy, items)
-            except RuntimeError:  # closed meanwhile
-                proxy.ephemeral_slots.release()
-                continue
-            handed += 1
-        return handed
-
-    @staticmethod
-    def _send_ephemeral(proxy: ProxyState, items: list[dict[str, Any]]) -> None:
-        try:
-            assert proxy.ephemeral_client is not None
-            for request in requests_of(items):
-                proxy.ephemeral_client.publish(request)
-        except Exception as error:  # best effort: whatever goes wrong, it is only lost
-            logger.info(
-                "ephemeral lost target=%s count=%d error=%s", proxy.client.target, len(items), error
-            )
-        finally:
-            proxy.ephemeral_slots.release()
 
     def revive(self) -> None:
         """Bring back the proxies whose probe answered; start the probes that are due.
@@ -268,12 +202,10 @@ class ProxySet:
         return [p.report(now) for p in self.proxies]
 
     def close(self) -> None:
-        for pool in (self._pool, self._probes, *self._ephemeral):
+        for pool in (self._pool, self._probes):
             pool.shutdown(wait=False, cancel_futures=True)
         for proxy in self.proxies:
             proxy.client.close()
-            if proxy.ephemeral_client is not None:
-                proxy.ephemeral_client.close()
 
     # --- each proxy -------------------------------------------------------------------
 
@@ -349,10 +281,6 @@ class NoProxy:
 
     def publish(self, events: Sequence[Event]) -> None:
         return None
-
-    def publish_ephemeral(self, events: Sequence[Ephemeral]) -> int:
-        """Not delivered: direct streams read only the log (realtime.ephemeral)."""
-        return 0
 
     def report(self) -> list[dict[str, Any]]:
         return []

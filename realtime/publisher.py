@@ -23,11 +23,6 @@ snapshot per channel per ``REALTIME_SNAPSHOT_INTERVAL_MS``, so any number of
 clicks in between share one update, and the last one always follows the last
 click. A snapshot it stores notifies as an event, not as a change of state, so
 the publisher does not schedule another snapshot for its own.
-
-Ephemeral events (someone typing, :mod:`realtime.ephemeral`) come whole in
-their notification and are handed to the proxies as soon as it is heard,
-best effort and without waiting (:meth:`Publisher.publish_ephemeral`): they
-are never stored, and nothing the stored events need waits on them.
 """
 
 from __future__ import annotations
@@ -62,10 +57,6 @@ BEATS_KEPT = datetime.timedelta(days=1)
 class Transport(Protocol):
     def publish(self, events: Sequence[Event]) -> None:
         """Publish ``events`` (in this order) or raise :class:`PublishError`."""
-
-    def publish_ephemeral(self, events: Sequence[notify.Ephemeral]) -> int:
-        """Hand ephemeral ``events`` to the proxies, best effort, without waiting; never
-        raises. Returns to how many proxies they were handed."""
 
     def report(self) -> list[dict[str, Any]]:
         """Each proxy's state, for the heartbeat (and a chance to probe those that are down)."""
@@ -203,8 +194,6 @@ class Publisher(notify.Follower):
         it, and its heartbeat, and tries again with backoff; the retry is a
         sweep, which covers the notifications that came in between.
         """
-        if commits is not None:
-            self.publish_ephemeral(commits.ephemeral)
         now = time.monotonic()
         if now >= self._retry_at:
             if self._publish_failures or now - self._last_sweep > settings.REALTIME_SWEEP_SECONDS:
@@ -219,19 +208,6 @@ class Publisher(notify.Follower):
             else:
                 self._publish_failures = 0
         self.beat(active=True)
-
-    def publish_ephemeral(self, events: Sequence[notify.Ephemeral]) -> None:
-        """Publish ephemeral events at once, best effort, before anything else of the wake:
-        they are never stored, so this is their only chance, and nothing waits on
-        them. Never raises: stored events are published whatever happens here."""
-        if not events:
-            return
-        try:
-            proxies = self.transport.publish_ephemeral(events)
-        except Exception:
-            logger.exception("ephemeral publish failed count=%d", len(events))
-            return
-        logger.debug("ephemeral count=%d proxies=%d", len(events), proxies)
 
     def wait_seconds(self) -> float:
         """The poll interval, or less when a snapshot or a retry is due sooner."""

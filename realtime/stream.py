@@ -19,7 +19,6 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from base.http import json_error
 from realtime import direct, eventstream, grip, log
-from realtime.channels import ephemeral_grip_channel
 from realtime.storage import proxy_page
 
 # A resume id as django-eventstream writes it: "<channel>:<id>[,<channel>:<id>...]",
@@ -48,7 +47,6 @@ def stream(
     channel: str,
     *,
     replay_latest: bool = False,
-    ephemeral: bool = False,
 ) -> HttpResponse:
     """Serve ``channel`` as SSE: GRIP instructions behind a proxy, a stream otherwise.
 
@@ -69,11 +67,6 @@ def stream(
     within ``REALTIME_SNAPSHOT_INTERVAL_MS`` (:mod:`realtime.snapshots`), and
     the stream delivers it like any later event. So a client that connects
     just after a write gets the state before it, then the state with it.
-
-    ``ephemeral=True`` also subscribes the stream, behind the proxy, to the
-    channel's ephemeral events (:mod:`realtime.ephemeral`): on a GRIP channel of
-    their own, with no ``prev-id``, so that they never disturb the stored events'
-    sequence. Without a proxy they are not delivered.
 
     With a proxy configured (``GRIP_URL``), only requests that come through
     it (a valid ``Grip-Sig``) are served; others get a JSON 421.
@@ -111,7 +104,6 @@ def stream(
             next_link_timeout=settings.REALTIME_CATCH_UP_SECONDS
             if more
             else settings.EVENTSTREAM_NEXT_LINK_TIMEOUT,
-            add_channels=[ephemeral_grip_channel(channel)] if ephemeral else (),
         ):
             eventstream.plain_grip_body(response)
     if isinstance(response, StreamingHttpResponse) and response.is_async:

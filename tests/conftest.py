@@ -37,7 +37,6 @@ from devstack.sse import Subscriber
 from realtime.channels import room_channel
 from realtime.gripconf import grip_settings
 from realtime.models import Channel, Event
-from realtime.notify import Ephemeral
 from realtime.publisher import Publisher
 
 # What each kind of test needs on PATH beyond PostgreSQL: {marker: {program: Debian package}}.
@@ -119,14 +118,9 @@ class Recorder:
 
     def __init__(self) -> None:
         self.sent: Published = []
-        self.ephemeral: list[Ephemeral] = []
 
     def publish(self, events: Sequence[Event]) -> None:
         self.sent.extend((e.channel.name, e.type, e.data) for e in events)
-
-    def publish_ephemeral(self, events: Sequence[Ephemeral]) -> int:
-        self.ephemeral.extend(events)
-        return 1
 
     def report(self) -> list[dict[str, Any]]:
         return []

@@ -3,8 +3,7 @@
 // messages still being sent. Every message is placed by id, so it appears once
 // and in order whether it came from the page, from an older page, from our own
 // POST's answer, or from the stream. A message deleted by a moderator (a
-// message-delete event) is removed, and never shown again. Who else is typing
-// shows under the list, from the stream's typing events, which have no id.
+// message-delete event) is removed, and never shown again.
 (() => {
   "use strict";
 
@@ -191,45 +190,6 @@
     document.title = title;
   });
 
-  // --- typing -----------------------------------------------------------------
-  // Others' typing events ({from}) come at most every config.typingEveryMs while
-  // they type. A person is shown as typing until config.typingShownMs after their
-  // last one, or until their message arrives. The line is rewritten only when its
-  // text changes, so a screen reader hears "Ann is typing…" once, not per event.
-  const typingLine = document.getElementById("typing");
-  const typers = new Map(); // nickname -> the timer that hides them; in order of arrival
-  const lastMessageAt = new Map(); // nickname -> Date.now() when their message arrived
-
-  function showTyping() {
-    const names = [...typers.keys()];
-    let text = "";
-    if (names.length === 1) text = `${names[0]} is typing…`;
-    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
-    else if (names.length > 2) text = "Several people are typing…";
-    if (typingLine.textContent !== text) typingLine.textContent = text;
-  }
-
-  function stoppedTyping(name) {
-    clearTimeout(typers.get(name));
-    if (typers.delete(name)) showTyping();
-  }
-
-  function typing({ from }) {
-    if (from === config.nickname) return;
-    // Typing events are published beside the stored events, not in their order: one
-    // sent just before a message can arrive just after it, and must not bring back
-    // the line the message removed.
-    if (Date.now() - (lastMessageAt.get(from) || 0) < 1000) return;
-    clearTimeout(typers.get(from));
-    typers.set(from, setTimeout(() => stoppedTyping(from), config.typingShownMs));
-    showTyping();
-  }
-
-  function messageArrived({ from }) {
-    lastMessageAt.set(from, Date.now());
-    stoppedTyping(from);
-  }
-
   // --- the stream -----------------------------------------------------------
   async function resync() {
     // The server told us we are too far behind (stream-reset): reload history.
@@ -255,12 +215,10 @@
     lastEventId: config.lastEventId,
     handlers: {
       message: (message) => {
-        messageArrived(message);
         if (add(message)) countIfUnseen(message);
       },
       "message-delete": ({ id }) => remove(id),
       "stream-reset": () => resync(),
-      typing,
     },
   });
 
@@ -353,16 +311,6 @@
     }
     draining = false;
   }
-
-  // While its user types, the page says so at most every config.typingEveryMs; best
-  // effort: a refusal (429) or an error is ignored, and nothing is sent again.
-  let typingSentAt = -Infinity;
-  input.addEventListener("input", () => {
-    if (!input.value.trim() || Date.now() - typingSentAt < config.typingEveryMs) return;
-    typingSentAt = Date.now();
-    const body = new URLSearchParams({ from: config.nickname });
-    fetch(config.typingUrl, { method: "POST", body }).catch(() => {});
-  });
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -2,17 +2,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from typing import Any
 
 import pytest
 from django.db import connection, transaction
 
-from base.errors import InvalidField, NotFound, RateLimited
+from base.errors import InvalidField, NotFound
 from chat.models import Message
 from chat.selectors import message_payload, room_history
-from chat.services import message_delete, message_post, typing_notify
-from realtime import notify
-from realtime.models import Channel, Event
+from chat.services import message_delete, message_post
+from realtime.models import Event
 from tests.conftest import Drain
 
 pytestmark = pytest.mark.django_db
@@ -174,37 +172,3 @@ def test_message_delete_racing_itself_stores_one_event() -> None:
         outcomes = sorted(pool.map(lambda _: delete(), range(2)), key=str)
     assert outcomes == ["deleted", "not found"]
     assert Event.objects.filter(type="message-delete").count() == 1
-
-
-@pytest.mark.django_db(transaction=True)  # the notification, heard from another connection
-def test_typing_notify_sends_the_typing_event_in_a_notification_and_stores_nothing(
-    room: str,
-) -> None:
-    with notify.listening() as listener:
-        typing_notify(room=room, author=" Ann ")
-        assert notify.wait(listener, 5) == notify.Commits(
-            ephemeral=[notify.Ephemeral(f"room-{room}", "typing", '{"from": "Ann"}')]
-        )
-    assert not Event.objects.exists()
-    assert not Channel.objects.exists()
-
-
-@pytest.mark.parametrize(
-    ("fields", "field"),
-    [({"room": "ok", "author": ""}, "from"), ({"room": "a/b", "author": "Ann"}, "room")],
-)
-def test_typing_notify_invalid_field_notifies_nothing(
-    fields: dict[str, str], field: str, django_assert_num_queries: Any
-) -> None:
-    with pytest.raises(InvalidField) as error, django_assert_num_queries(0):
-        typing_notify(**fields)
-    assert error.value.field == field
-
-
-def test_typing_notify_twice_within_the_interval_is_refused(room: str) -> None:
-    typing_notify(room=room, author="Ann")
-    with pytest.raises(RateLimited) as error:
-        typing_notify(room=room, author="Ann")
-    assert (error.value.field, error.value.retry_after) == ("rate", 2)
-    typing_notify(room=room, author="Bob")  # each person counts on their own
-    typing_notify(room=f"{room}-2", author="Ann")  # and in each room

@@ -332,8 +332,8 @@ def test_events_through_proxy_answers_with_grip_hold_and_long_next_link(
     response = api.get("/rooms/lobby/events/", HTTP_GRIP_SIG=_grip_sig(settings))
     assert response.status_code == 200
     assert response["Grip-Hold"] == "stream"
-    # The room's channel, with no filter, and its ephemeral channel (typing), with no prev-id.
-    assert response["Grip-Channel"] == "events-room-lobby; prev-id=0, ephemeral-room-lobby"
+    # The room's channel only, with the one filter our events need.
+    assert response["Grip-Channel"] == "events-room-lobby; prev-id=0"
     link = response["Grip-Link"]
     assert link.startswith("</rooms/lobby/events/?link=next&recover=true&es-meta=")
     assert link.endswith(">; rel=next; timeout=600")
@@ -450,33 +450,3 @@ def test_post_is_never_refused_for_a_backlog_without_a_proxy(api: Client, settin
         assert (
             api.post("/rooms/direct/messages/", {"from": "Ann", "text": str(n)}).status_code == 200
         )
-
-
-def test_typing_post_is_204_with_no_body(api: Client, room: str) -> None:
-    response = api.post(f"/rooms/{room}/typing/", {"from": "Ann"})
-    assert (response.status_code, response.content) == (204, b"")
-    assert api.post(f"/rooms/{room}/typing", {"from": "Bob"}).status_code == 204
-
-
-def test_typing_post_sooner_than_the_interval_is_429(api: Client, room: str) -> None:
-    api.post(f"/rooms/{room}/typing/", {"from": "Ann"})
-    response = api.post(f"/rooms/{room}/typing/", {"from": "Ann"})
-    assert response.status_code == 429
-    assert response["Retry-After"] == "2"
-    assert response.json() == {
-        "error": "too many typing events; try again in 2 s",
-        "field": "rate",
-        "retry_after": 2,
-    }
-
-
-def test_typing_post_bad_nickname_is_400(api: Client, room: str) -> None:
-    response = api.post(f"/rooms/{room}/typing/", {"from": "x" * (NICKNAME_MAX_LENGTH + 1)})
-    assert response.status_code == 400
-    assert response.json()["field"] == "from"
-
-
-def test_typing_get_is_405(api: Client, room: str) -> None:
-    response = api.get(f"/rooms/{room}/typing/")
-    assert response.status_code == 405
-    assert response["Allow"] == "POST"

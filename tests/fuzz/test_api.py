@@ -47,7 +47,6 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 TEMPLATES = [
     "/rooms/{room}/messages/",
     "/rooms/{room}/events/",
-    "/rooms/{room}/typing/",
     "/boards/{board}/",
     "/boards/{board}/players/{player}/",
     "/boards/{board}/players/{player}/score-add/",

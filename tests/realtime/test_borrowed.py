@@ -136,14 +136,6 @@ def test_eventstream_doubles_percent_in_a_grip_answers_event_data_only() -> None
     )
 
 
-def test_eventstream_sse_without_an_event_id_has_no_id_line() -> None:
-    """realtime.eventstream.ephemeral_sse: a typing event must not move a client's
-    Last-Event-ID, so it must carry no ``id:`` line at all."""
-    assert (
-        sse_encode_event("typing", '{"from": "Ann"}') == 'event: typing\ndata: {"from": "Ann"}\n\n'
-    )
-
-
 def test_eventstream_listeners_are_woken_by_marking_them_overflowed() -> None:
     """realtime.eventstream.wake / watched: direct streams re-read the storage when woken."""
     manager = eventstream_views.get_listener_manager()

@@ -11,7 +11,7 @@ from django.db import transaction
 from devstack.processes import wait_until
 from realtime import log, snapshots
 from realtime.models import Channel, Event
-from realtime.notify import Commits, Ephemeral
+from realtime.notify import Commits
 from realtime.proxy import PublishError
 from realtime.publisher import Publisher
 
@@ -125,55 +125,3 @@ _snapshots: list[str] = []
 
 def record_snapshot(channel: str) -> None:
     _snapshots.append(channel)
-
-
-TYPING = [Ephemeral("room-a", "typing", '{"from": "Ann"}')]
-
-
-class EphemeralProxy(Proxy):
-    """Records the ephemeral events handed to it; raises if told to."""
-
-    def __init__(self, error: Exception | None = None) -> None:
-        super().__init__()
-        self.ephemeral: list[Ephemeral] = []
-        self.error = error
-
-    def publish_ephemeral(self, events: Sequence[Ephemeral]) -> int:
-        if self.error is not None:
-            raise self.error
-        self.ephemeral.extend(events)
-        return 1
-
-
-def test_an_ephemeral_notification_is_handed_over_at_once_and_never_stored() -> None:
-    send("room-a", 1)
-    proxy = EphemeralProxy()
-    publisher = Publisher(proxy)
-    publisher.changed(None)
-    publisher.changed(Commits(ephemeral=TYPING))
-    assert proxy.ephemeral == TYPING
-    assert proxy.batches == [[("room-a", 1)]]
-    assert list(Event.objects.values_list("channel__name", "seq", "type")) == [
-        ("room-a", 1, "message")
-    ]
-
-
-def test_a_failing_ephemeral_publish_does_not_stop_the_stored_events() -> None:
-    proxy = EphemeralProxy(error=RuntimeError("the proxy is gone"))
-    publisher = Publisher(proxy)
-    publisher.changed(None)
-    send("room-a", 2)
-    publisher.changed(Commits(events={"room-a"}, ephemeral=TYPING))
-    assert proxy.batches == [[("room-a", 1), ("room-a", 2)]]
-    assert published_ids() == {"room-a": 2}
-
-
-def test_an_ephemeral_notification_is_handed_over_while_stored_events_wait_to_retry() -> None:
-    proxy = EphemeralProxy()
-    publisher = Publisher(proxy)
-    proxy.refuse = 1
-    send("room-a", 1)
-    publisher.changed(None)  # refused: the publisher backs off
-    publisher.changed(Commits(ephemeral=TYPING))
-    assert proxy.ephemeral == TYPING
-    assert proxy.batches == []
