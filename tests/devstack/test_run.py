@@ -10,6 +10,7 @@ apt-get is never run (RUN_NO_INSTALL=1).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import re
 import signal
@@ -73,12 +74,32 @@ class DevServer:
                     raise AssertionError("devserver printed no URL:\n" + "\n".join(self.lines))
                 self._cond.wait(min(remaining, 0.5))
 
+    def wait_for_line(self, line: str, timeout: float = 30) -> None:
+        """Wait until the devserver has printed ``line`` (its start-up lines come one by one,
+        after the URL too)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while line not in self.lines:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self.process.poll() is not None:
+                    raise AssertionError(
+                        f"devserver never printed {line!r}:\n" + "\n".join(self.lines)
+                    )
+                self._cond.wait(min(remaining, 0.5))
+
     def interrupt(self, timeout: float = 30) -> int:
         """Ctrl-C: SIGINT to the devserver, which must stop what it started and exit."""
         self.process.send_signal(signal.SIGINT)
         return self.process.wait(timeout)
 
     def kill(self) -> None:
+        """Stop it, whatever state a failed test left it in: Ctrl-C first, so that it stops
+        the Pushpins, apps and publishers it started (each in a process group of its own,
+        which a SIGKILL to its group would leave running, the publisher holding its lock
+        for the next test); SIGKILL only if that does not end it."""
+        if self.process.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.interrupt()
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
@@ -319,7 +340,7 @@ def test_devserver_with_proxies_2_runs_two_pushpins_two_apps_and_a_standby_behin
             f"  App :{app + 1} (one line per request: {run / f'app-{app + 1}.log'})",
             f"  The standby publisher's log: {run / 'publisher-standby.log'}",
         ):
-            assert line in server.lines, "\n".join(server.lines)
+            server.wait_for_line(line)
         _chat_round_trip(url.replace("localhost", "127.0.0.1").rstrip("/"), subscribers, 4)
         health = httpx.get(f"http://127.0.0.1:{app}/healthz", timeout=10).json()["publisher"]
         assert [p["target"] for p in health["proxies"]] == [
