@@ -114,7 +114,7 @@ def flood(
 
 def table(results: list[dict[str, Any]]) -> str:
     """One row per run: how late the subscribers were, how soon they caught up."""
-    from bench.report import _table
+    from bench.report import _statuses, _table
 
     rows = [
         [
@@ -122,7 +122,7 @@ def table(results: list[dict[str, Any]]) -> str:
             r["posters"],
             r["seconds"],
             f"{r['publish']['accepted']} ({r['publish']['accepted_per_s']}/s)",
-            _statuses_text(r["publish"]["statuses"]),
+            _statuses(r["publish"]["statuses"]),
             f"{min(r['held_when_the_flood_ended'], default=0)}",
             r["caught_up_seconds_max"],
             "{lost} / {duplicates} / {out_of_order}".format(**r["deliveries"]),
@@ -142,7 +142,3 @@ def table(results: list[dict[str, Any]]) -> str:
         ],
         rows,
     )
-
-
-def _statuses_text(statuses: dict[str, int]) -> str:
-    return ", ".join(f"{count}x{status}" for status, count in sorted(statuses.items()))
